@@ -1,0 +1,31 @@
+//! The three commands, and what they share.
+
+pub mod authorize;
+pub mod fetch;
+pub mod serve;
+
+use crate::cli::{Cli, Command};
+use crate::config::{self, Env};
+use crate::error::{Error, Result};
+use crate::withings::api::{read_ca_file, Api};
+
+/// The Withings API client the flags describe.
+pub fn api(cli: &Cli) -> Result<Api> {
+    let base = config::url_option("--api-url", &cli.api_url)?;
+    let extra_ca = match &cli.ca_file {
+        Some(path) => read_ca_file(path)?,
+        None => Vec::new(),
+    };
+    Ok(Api::new(base, extra_ca))
+}
+
+pub fn run(cli: &Cli, env: Env) -> Result<()> {
+    match &cli.command {
+        Some(Command::Serve(args)) => serve::run(cli, args, env),
+        Some(Command::Authorize(args)) => authorize::run(cli, args, env),
+        Some(Command::Fetch(args)) => fetch::run(cli, args, env),
+        None => Err(Error::Config(
+            "no command given: use serve, authorize or fetch (see --help)".into(),
+        )),
+    }
+}

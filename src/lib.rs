@@ -1,0 +1,32 @@
+//! withings-relay: Withings webhooks in, measurements out.
+//!
+//! Where things happen, by file: a webhook enters in `http/` and is routed
+//! by `routes.rs` to `webhook.rs`, which queues it in `store/`; `worker.rs`
+//! drains the queue through `sync.rs`, which calls Withings (`withings/`)
+//! with tokens from `session.rs`; measurements leave through `output/`.
+//! Linking an account is `commands/authorize.rs` then `link.rs`.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod decimal;
+pub mod error;
+pub mod http;
+pub mod lenient;
+pub mod link;
+pub mod meastype;
+pub mod output;
+pub mod page;
+pub mod record;
+pub mod retry;
+pub mod routes;
+pub mod secret;
+pub mod session;
+pub mod store;
+pub mod sync;
+pub mod timefmt;
+pub mod webhook;
+pub mod weburl;
+pub mod withings;
+pub mod worker;

@@ -1,0 +1,167 @@
+//! The OAuth callback route: check the single-use state, trade the code for
+//! tokens at once (it lives 30 s, facts sheet §1.2), store the user, then
+//! subscribe it to each appli. Answers with a page saying what happened.
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::http::{Reply, Request, Response};
+use crate::page;
+use crate::session::{record_from_tokens, Session};
+use crate::store::{is_valid_userid, StateCheck, StateDir, SyncState};
+use crate::sync::INITIAL_LOOKBACK_SECS;
+use crate::withings::api::Api;
+use crate::withings::notify;
+use crate::withings::oauth::{self, Credentials};
+use crate::worker::Wake;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Home Assistant spaces subscribe calls 5 s apart because Withings'
+/// HEAD checks fail more often back to back (facts sheet §3.1).
+const SUBSCRIBE_SPACING: Duration = Duration::from_secs(5);
+
+pub struct Linker {
+    pub api: Arc<Api>,
+    pub creds: Arc<Credentials>,
+    pub state: Arc<StateDir>,
+    pub clock: Arc<dyn Clock>,
+    pub redirect_uri: String,
+    pub notify_url: String,
+    pub applis: Vec<u32>,
+    pub wake: Mutex<Sender<Wake>>,
+}
+
+fn failure(status: u16, title: &str, lines: &[&str]) -> Response {
+    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    Response::html(status, page::render(title, &lines))
+}
+
+const RUN_AGAIN: &str =
+    "Run `withings-relay authorize` again and open the new link within 10 minutes.";
+
+impl Linker {
+    /// Fast checks on the request loop; the Withings calls are deferred.
+    pub fn handle(self: &Arc<Self>, request: &Request) -> Reply {
+        match request.method.as_str() {
+            // Withings HEAD-checks redirect URLs when the app is saved (§1.1).
+            "HEAD" => return Reply::Now(Response::text(200, "ok\n")),
+            "GET" => {}
+            _ => {
+                return Reply::Now(
+                    Response::text(405, "use GET\n").with_header("Allow", "HEAD, GET"),
+                )
+            }
+        }
+        let state = request.query_param("state").unwrap_or_default();
+        let checked = match self.state.auth.consume(&state, self.clock.now()) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("cannot check an authorization state: {e}");
+                return Reply::Now(failure(500, "Linking failed", &[&e.to_string()]));
+            }
+        };
+        match checked {
+            StateCheck::Valid => {}
+            StateCheck::Expired => {
+                return Reply::Now(failure(400, "This link has expired", &[RUN_AGAIN]))
+            }
+            StateCheck::Unknown => {
+                log::warn!("refused an OAuth callback with an unknown or used state");
+                return Reply::Now(failure(
+                    400,
+                    "This link is not valid here",
+                    &[
+                        "It was already used, or it was not made by this relay.",
+                        RUN_AGAIN,
+                    ],
+                ));
+            }
+        }
+        // The denial parameters are UNCONFIRMED (facts sheet §1.2): any
+        // callback without a code is treated as a refusal.
+        let Some(code) = request.query_param("code").filter(|c| !c.is_empty()) else {
+            let why = request
+                .query_param("error")
+                .unwrap_or_else(|| "no code was given".into());
+            log::warn!("authorization was not granted: {why}");
+            return Reply::Now(failure(
+                400,
+                "Withings did not grant access",
+                &[&format!("Withings said: {why}."), RUN_AGAIN],
+            ));
+        };
+        let linker = Arc::clone(self);
+        Reply::Later(Box::new(move || linker.link(&code)))
+    }
+
+    fn link(&self, code: &str) -> Response {
+        let userid = match self.store_tokens(code) {
+            Ok(u) => u,
+            Err(e) => {
+                log::error!("linking failed: {e}");
+                let hint = match e {
+                    Error::Api { .. } => {
+                        "Withings refused the code. Codes work once and only for 30 seconds."
+                    }
+                    _ => "The relay could not finish linking.",
+                };
+                return failure(502, "Linking failed", &[hint, &e.to_string(), RUN_AGAIN]);
+            }
+        };
+        log::info!("user {userid}: linked");
+        if let Ok(wake) = self.wake.lock() {
+            let _ = wake.send(Wake::Linked(userid.clone()));
+        }
+        let mut lines = vec![format!("Withings user {userid} is linked to this relay.")];
+        let mut all_ok = true;
+        for (i, &appli) in self.applis.iter().enumerate() {
+            if i > 0 {
+                std::thread::sleep(SUBSCRIBE_SPACING);
+            }
+            match self.subscribe(&userid, appli) {
+                Ok(()) => {
+                    log::info!("user {userid}: subscribed to appli {appli}");
+                    lines.push(format!("Subscribed to notifications for appli {appli}."));
+                }
+                Err(e) => {
+                    all_ok = false;
+                    log::error!("user {userid}: subscribing to appli {appli} failed: {e}");
+                    lines.push(format!("Subscribing to appli {appli} failed: {e}."));
+                }
+            }
+        }
+        if all_ok {
+            lines.push("New measurements will now be relayed. You can close this page.".into());
+            Response::html(200, page::render("Linked", &lines))
+        } else {
+            lines.push("Withings checks the notification URL with a HEAD request: it must be https on port 443 under a public host name that reaches this relay. Fix that, then link again.".into());
+            Response::html(502, page::render("Linked, but not subscribed", &lines))
+        }
+    }
+
+    fn store_tokens(&self, code: &str) -> Result<String> {
+        let tokens = oauth::exchange_code(&self.api, &self.creds, code, &self.redirect_uri)?;
+        if !is_valid_userid(&tokens.userid) {
+            return Err(Error::Transport(format!(
+                "oauth2 requesttoken: userid {:?} is not a number",
+                tokens.userid
+            )));
+        }
+        let now = self.clock.now();
+        let _lock = self.state.lock_user(&tokens.userid)?;
+        self.state
+            .users
+            .save(&record_from_tokens(&tokens, now, now))?;
+        if self.state.sync.load(&tokens.userid)?.is_none() {
+            let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
+            self.state.sync.save(&tokens.userid, &start)?;
+        }
+        Ok(tokens.userid)
+    }
+
+    fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
+        let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
+        session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
+    }
+}

@@ -1,0 +1,86 @@
+//! Which path does what. Everything else is 404.
+
+use crate::http::{Handler, Reply, Request, Response};
+use crate::link::Linker;
+use crate::secret::Secret;
+use crate::webhook::Webhook;
+use crate::weburl::BaseUrl;
+use std::sync::Arc;
+
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+pub const NOTIFY_PREFIX: &str = "/notify/";
+
+/// The OAuth redirect URI to register in the Withings dashboard.
+pub fn callback_url(public: &BaseUrl) -> String {
+    public.join(CALLBACK_PATH)
+}
+
+/// Where Withings posts notifications; the secret makes it unguessable.
+pub fn notify_url(public: &BaseUrl, secret: &Secret) -> String {
+    public.join(&format!("{NOTIFY_PREFIX}{}", secret.expose()))
+}
+
+/// Compares in time independent of where the strings differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+pub struct Routes {
+    /// The path part of --public-url; requests may arrive with or without
+    /// it, depending on whether the TLS front strips it.
+    pub prefix: String,
+    pub webhook_secret: Secret,
+    pub webhook: Webhook,
+    pub linker: Arc<Linker>,
+    pub clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl Handler for Routes {
+    fn handle(&self, request: Request) -> Reply {
+        let path = request
+            .path
+            .strip_prefix(self.prefix.as_str())
+            .filter(|p| p.starts_with('/'))
+            .unwrap_or(&request.path);
+        if path == CALLBACK_PATH {
+            return self.linker.handle(&request);
+        }
+        if let Some(secret) = path.strip_prefix(NOTIFY_PREFIX) {
+            if same_secret(secret, self.webhook_secret.expose()) {
+                return self.webhook.handle(&request, self.clock.now());
+            }
+        }
+        Reply::Now(Response::text(404, "not found\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_hang_under_the_public_url() {
+        let public = BaseUrl::parse("https://relay.example.org/w").unwrap();
+        assert_eq!(
+            callback_url(&public),
+            "https://relay.example.org/w/oauth/callback"
+        );
+        let secret = Secret::new("00ff");
+        assert_eq!(
+            notify_url(&public, &secret),
+            "https://relay.example.org/w/notify/00ff"
+        );
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+        assert!(!same_secret("", "a"));
+    }
+}

@@ -1,0 +1,192 @@
+//! One user's authenticated access to Withings: a valid access token,
+//! refreshed only when needed and always persisted before it is used
+//! (facts sheet §1.4: the old refresh token dies on first use of the new
+//! access token, so an unsaved new pair would lock the user out).
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::store::{StateDir, UserLock, UserRecord};
+use crate::withings::api::Api;
+use crate::withings::oauth::{self, Credentials, TokenSet};
+use crate::withings::status::{family, Family};
+
+/// Refresh this long before the stated expiry, to cover clock skew and the
+/// call's own duration.
+const EXPIRY_MARGIN_SECS: i64 = 60;
+
+/// Pure: is the stored access token too old to use at `now`?
+pub fn needs_refresh(expires_at: i64, now: i64) -> bool {
+    now >= expires_at - EXPIRY_MARGIN_SECS
+}
+
+/// Pure: does this token-endpoint failure mean the refresh token itself is
+/// dead (re-authorize), rather than a passing problem (retry)?
+pub fn refresh_rejected(e: &Error) -> bool {
+    match e {
+        Error::Api { status, .. } => matches!(
+            family(*status),
+            Family::AuthFailed | Family::InvalidParams | Family::Unauthorized
+        ),
+        _ => false,
+    }
+}
+
+/// The user record a fresh token pair turns into.
+pub fn record_from_tokens(t: &TokenSet, now: i64, linked_at: i64) -> UserRecord {
+    UserRecord {
+        userid: t.userid.clone(),
+        access_token: t.access_token.clone(),
+        access_expires_at: now.saturating_add(t.expires_in),
+        refresh_token: t.refresh_token.clone(),
+        scope: t.scope.clone(),
+        linked_at,
+        needs_reauth: false,
+    }
+}
+
+pub struct Session<'a> {
+    api: &'a Api,
+    creds: &'a Credentials,
+    state: &'a StateDir,
+    clock: &'a dyn Clock,
+    user: UserRecord,
+    _lock: UserLock,
+}
+
+impl<'a> Session<'a> {
+    /// Locks the user against other processes and loads its tokens; the
+    /// lock is held until the session is dropped.
+    pub fn open(
+        api: &'a Api,
+        creds: &'a Credentials,
+        state: &'a StateDir,
+        clock: &'a dyn Clock,
+        userid: &str,
+    ) -> Result<Session<'a>> {
+        let lock = state.lock_user(userid)?;
+        let user = state
+            .users
+            .load(userid)?
+            .ok_or_else(|| Error::UnknownUser(userid.to_string()))?;
+        if user.needs_reauth {
+            return Err(Error::ReauthNeeded {
+                userid: userid.to_string(),
+            });
+        }
+        Ok(Session {
+            api,
+            creds,
+            state,
+            clock,
+            user,
+            _lock: lock,
+        })
+    }
+
+    pub fn userid(&self) -> &str {
+        &self.user.userid
+    }
+
+    pub fn api(&self) -> &'a Api {
+        self.api
+    }
+
+    fn refresh(&mut self) -> Result<()> {
+        log::info!("user {}: refreshing the access token", self.user.userid);
+        let tokens = match oauth::refresh(self.api, self.creds, &self.user.refresh_token) {
+            Ok(t) => t,
+            Err(e) if refresh_rejected(&e) => {
+                log::error!(
+                    "user {}: Withings rejected the refresh token ({e}); run `withings-relay authorize` to link this account again. Queued notifications are kept.",
+                    self.user.userid
+                );
+                self.user.needs_reauth = true;
+                self.state.users.save(&self.user)?;
+                return Err(Error::ReauthNeeded {
+                    userid: self.user.userid.clone(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if tokens.userid != self.user.userid {
+            return Err(Error::Transport(format!(
+                "oauth2 refresh: tokens came back for user {} instead of {}",
+                tokens.userid, self.user.userid
+            )));
+        }
+        let fresh = record_from_tokens(&tokens, self.clock.now(), self.user.linked_at);
+        // Saved before any use: if this fails the new pair is dropped unused,
+        // and the old refresh token stays valid for the next try.
+        self.state.users.save(&fresh)?;
+        self.user = fresh;
+        Ok(())
+    }
+
+    fn access_token(&mut self) -> Result<Secret> {
+        if needs_refresh(self.user.access_expires_at, self.clock.now()) {
+            self.refresh()?;
+        }
+        Ok(self.user.access_token.clone())
+    }
+
+    /// Runs `call` with a valid access token. An auth-failed status means
+    /// the token died early: refresh once and try once more (facts sheet
+    /// §4.1).
+    pub fn call<T>(&mut self, call: impl Fn(&Api, &Secret) -> Result<T>) -> Result<T> {
+        let token = self.access_token()?;
+        match call(self.api, &token) {
+            Err(Error::Api { status, .. }) if family(status) == Family::AuthFailed => {
+                log::info!(
+                    "user {}: Withings refused the access token (status {status}); refreshing once",
+                    self.user.userid
+                );
+                self.refresh()?;
+                let token = self.user.access_token.clone();
+                call(self.api, &token)
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_refreshed_only_near_expiry() {
+        assert!(!needs_refresh(10_000, 10_000 - EXPIRY_MARGIN_SECS - 1));
+        assert!(needs_refresh(10_000, 10_000 - EXPIRY_MARGIN_SECS));
+        assert!(needs_refresh(10_000, 20_000));
+    }
+
+    #[test]
+    fn only_auth_and_param_refusals_kill_a_refresh_token() {
+        let api = |status| Error::Api {
+            endpoint: "oauth2 refresh",
+            status,
+            message: String::new(),
+        };
+        assert!(refresh_rejected(&api(503)), "invalid refresh_token");
+        assert!(refresh_rejected(&api(401)));
+        assert!(!refresh_rejected(&api(601)), "rate limited: retry");
+        assert!(!refresh_rejected(&api(522)));
+        assert!(!refresh_rejected(&Error::Transport("timeout".into())));
+    }
+
+    #[test]
+    fn a_token_set_becomes_a_record_with_absolute_expiry() {
+        let t = TokenSet {
+            userid: "7".into(),
+            access_token: Secret::new("a"),
+            refresh_token: Secret::new("r"),
+            expires_in: 10_800,
+            scope: "user.metrics".into(),
+        };
+        let r = record_from_tokens(&t, 1_000, 500);
+        assert_eq!(r.access_expires_at, 11_800);
+        assert_eq!(r.linked_at, 500);
+        assert!(!r.needs_reauth);
+    }
+}

@@ -1,0 +1,127 @@
+//! The durable queue of acknowledged notifications: one file each in
+//! `queue/`, written before the webhook answers 200 and removed only after
+//! the sync it asked for succeeded. The name carries the user id, so the
+//! worker groups work without reading every file.
+
+use super::atomic;
+use super::users::is_valid_userid;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What Withings posted (facts sheet §3.3), as validated by the webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notification {
+    pub userid: String,
+    pub appli: i64,
+    pub startdate: Option<i64>,
+    pub enddate: Option<i64>,
+    pub received_at: i64,
+}
+
+static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Queue {
+    dir: PathBuf,
+}
+
+impl Queue {
+    pub(super) fn new(dir: PathBuf) -> Queue {
+        Queue { dir }
+    }
+
+    /// Stores the notification durably; when this returns Ok it survives a
+    /// kill -9 or power cut.
+    pub fn push(&self, n: &Notification) -> Result<()> {
+        if !is_valid_userid(&n.userid) {
+            return Err(Error::UnknownUser(n.userid.escape_debug().to_string()));
+        }
+        // Nanoseconds + pid + a sequence keep names unique across restarts
+        // and sort them in arrival order.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{nanos:020}-{}-{seq}-{}.json", std::process::id(), n.userid);
+        atomic::write_json(&self.dir.join(name), n)
+    }
+
+    /// Pending notification files, grouped by user id.
+    pub fn pending(&self) -> Result<BTreeMap<String, Vec<PathBuf>>> {
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("list", &self.dir, e))?;
+        let mut by_user: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(userid) = name
+                .to_str()
+                .filter(|n| !n.starts_with('.'))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.rsplit('-').next())
+                .filter(|id| is_valid_userid(id))
+            else {
+                continue;
+            };
+            by_user
+                .entry(userid.to_string())
+                .or_default()
+                .push(entry.path());
+        }
+        for paths in by_user.values_mut() {
+            paths.sort();
+        }
+        Ok(by_user)
+    }
+
+    /// Drops notifications whose sync is done.
+    pub fn remove(&self, done: &[PathBuf]) -> Result<()> {
+        for path in done {
+            atomic::remove(path)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testdir::TestDir;
+
+    fn note(userid: &str) -> Notification {
+        Notification {
+            userid: userid.into(),
+            appli: 1,
+            startdate: Some(1),
+            enddate: Some(2),
+            received_at: 3,
+        }
+    }
+
+    #[test]
+    fn pushed_notifications_are_pending_per_user_until_removed() {
+        let dir = TestDir::new("queue");
+        let q = Queue::new(dir.path().to_path_buf());
+        q.push(&note("11")).unwrap();
+        q.push(&note("11")).unwrap();
+        q.push(&note("22")).unwrap();
+        let pending = q.pending().unwrap();
+        assert_eq!(pending["11"].len(), 2, "repeated deliveries are all kept");
+        assert_eq!(pending["22"].len(), 1);
+        let stored: Notification = atomic::read_json(&pending["22"][0]).unwrap().unwrap();
+        assert_eq!(stored, note("22"));
+        q.remove(&pending["11"]).unwrap();
+        assert!(!q.pending().unwrap().contains_key("11"));
+    }
+
+    #[test]
+    fn temp_and_foreign_files_are_not_pending() {
+        let dir = TestDir::new("queue-foreign");
+        let q = Queue::new(dir.path().to_path_buf());
+        std::fs::write(dir.path().join(".tmp-1-2-x-11.json"), b"").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
+        assert!(q.pending().unwrap().is_empty());
+        assert!(q.push(&note("../1")).is_err());
+    }
+}

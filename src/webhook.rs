@@ -1,0 +1,189 @@
+//! The notification route (facts sheet §3.3, §3.4): validate what Withings
+//! POSTs, record it durably, answer 200 at once. The sync happens later in
+//! the worker; this never calls Withings.
+
+use crate::http::{Reply, Request, Response};
+use crate::store::{is_valid_userid, Notification, StateDir};
+use crate::worker::Wake;
+use std::sync::mpsc::Sender;
+
+/// Applis whose data `getmeas` returns (facts sheet §3.3): weight and body
+/// composition, temperature, blood pressure, glucose.
+pub const MEASURE_APPLIS: [u32; 4] = [1, 2, 4, 58];
+
+/// Reads the notification from a form body. Withings documents
+/// x-www-form-urlencoded; one older page says form-data, so both are read.
+/// Unknown fields are ignored.
+pub fn parse_notification(
+    body: &[u8],
+    content_type: Option<&str>,
+    now: i64,
+) -> Result<Notification, String> {
+    let fields = match content_type.and_then(multipart_boundary) {
+        Some(boundary) => parse_multipart(body, &boundary),
+        None => form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    };
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    let userid = get("userid").ok_or("the form has no userid")?;
+    if !is_valid_userid(userid) {
+        return Err("userid must be a Withings user id (digits only)".into());
+    }
+    let appli = get("appli")
+        .ok_or("the form has no appli")?
+        .parse::<i64>()
+        .map_err(|_| "appli must be a number")?;
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("{name} must be unix seconds"))
+            })
+            .transpose()
+    };
+    Ok(Notification {
+        userid: userid.to_string(),
+        appli,
+        startdate: number("startdate")?,
+        enddate: number("enddate")?,
+        received_at: now,
+    })
+}
+
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        k.eq_ignore_ascii_case("boundary")
+            .then(|| v.trim_matches('"').to_string())
+    })
+}
+
+fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    let delimiter = format!("--{boundary}");
+    text.split(delimiter.as_str())
+        .filter_map(|part| {
+            let (head, value) = part.split_once("\r\n\r\n")?;
+            let name = head
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("name="))?
+                .split(['\r', '\n'])
+                .next()?
+                .trim_matches('"');
+            Some((name.to_string(), value.trim_end_matches("\r\n").to_string()))
+        })
+        .collect()
+}
+
+pub struct Webhook {
+    pub state: std::sync::Arc<StateDir>,
+    pub wake: Sender<Wake>,
+}
+
+impl Webhook {
+    pub fn handle(&self, request: &Request, now: i64) -> Reply {
+        Reply::Now(match request.method.as_str() {
+            // Withings HEAD-checks the URL on subscribe (facts sheet §3.2).
+            "HEAD" | "GET" => Response::text(200, "ok\n"),
+            "POST" => self.accept(request, now),
+            _ => Response::text(405, "use POST\n").with_header("Allow", "HEAD, GET, POST"),
+        })
+    }
+
+    fn accept(&self, request: &Request, now: i64) -> Response {
+        let n = match parse_notification(&request.body, request.header("Content-Type"), now) {
+            Ok(n) => n,
+            Err(why) => {
+                log::warn!("refused a malformed notification: {why}");
+                return Response::text(400, format!("{why}\n"));
+            }
+        };
+        // 200 for what we ignore, so Withings does not retry it (§3.4).
+        if !self.state.users.is_linked(&n.userid) {
+            log::warn!(
+                "notification for user {}, who is not linked here: ignored (link it with `withings-relay authorize`)",
+                n.userid
+            );
+            return Response::text(200, "ok\n");
+        }
+        if !u32::try_from(n.appli).is_ok_and(|a| MEASURE_APPLIS.contains(&a)) {
+            log::info!(
+                "user {}: ignored a notification for appli {}, which carries no measurements",
+                n.userid,
+                n.appli
+            );
+            return Response::text(200, "ok\n");
+        }
+        if let Err(e) = self.state.queue.push(&n) {
+            // Not acknowledged, so Withings retries it later: nothing lost.
+            log::error!("user {}: could not queue a notification: {e}", n.userid);
+            return Response::text(503, "cannot store the notification right now\n");
+        }
+        log::info!(
+            "user {}: notification for appli {} queued",
+            n.userid,
+            n.appli
+        );
+        let _ = self.wake.send(Wake::Queued);
+        Response::text(200, "ok\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_documented_example_and_ignores_unknown_fields() {
+        let n = parse_notification(
+            b"userid=12345&appli=1&startdate=1530576000&enddate=1530698753&foo=bar",
+            Some("application/x-www-form-urlencoded"),
+            7,
+        )
+        .unwrap();
+        assert_eq!(
+            n,
+            Notification {
+                userid: "12345".into(),
+                appli: 1,
+                startdate: Some(1_530_576_000),
+                enddate: Some(1_530_698_753),
+                received_at: 7
+            }
+        );
+    }
+
+    #[test]
+    fn reads_multipart_form_data_too() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"userid\"\r\n\r\n42\r\n--XyZ\r\nContent-Disposition: form-data; name=\"appli\"\r\n\r\n4\r\n--XyZ--\r\n";
+        let n = parse_notification(body, Some("multipart/form-data; boundary=XyZ"), 0).unwrap();
+        assert_eq!((n.userid.as_str(), n.appli, n.startdate), ("42", 4, None));
+    }
+
+    #[test]
+    fn refuses_what_withings_would_never_send() {
+        for (body, why) in [
+            (&b""[..], "no userid"),
+            (b"appli=1", "no userid"),
+            (b"userid=../../etc&appli=1", "digits"),
+            (b"userid=1%2F..&appli=1", "digits"),
+            (b"userid=1", "no appli"),
+            (b"userid=1&appli=x", "appli"),
+            (b"userid=1&appli=1&startdate=yesterday", "startdate"),
+        ] {
+            let err = parse_notification(body, None, 0).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The HTTP edge towards Withings: POST a form, unwrap the
+//! `{"status", "body"}` envelope. Errors arrive as HTTP 200 with a non-zero
+//! status (facts sheet §0), so HTTP success means little here.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::weburl::{encode_query, BaseUrl};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::Agent;
+
+/// getmeas pages are small; this only stops a misbehaving server from
+/// filling a 64 MB router.
+const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+struct Envelope {
+    status: i64,
+    #[serde(default)]
+    body: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+pub struct Api {
+    base: BaseUrl,
+    /// Tried in order; a later one only when an earlier one's TLS
+    /// verification failed. That is how `--ca-file` adds a CA to the bundled
+    /// roots: ureq takes one root set per agent.
+    agents: Vec<Agent>,
+}
+
+fn agent(roots: RootCerts) -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(CONNECT_TIMEOUT))
+        .timeout_global(Some(CALL_TIMEOUT))
+        .user_agent(concat!("withings-relay/", env!("CARGO_PKG_VERSION")))
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .new_agent()
+}
+
+/// The certificates in a PEM file, for `--ca-file`.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| Error::io("read --ca-file", path, e))?;
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(Error::Config(format!(
+            "--ca-file {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn is_tls_failure(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
+}
+
+impl Api {
+    pub fn new(base: BaseUrl, extra_ca: Vec<Certificate<'static>>) -> Api {
+        let mut agents = Vec::new();
+        if !extra_ca.is_empty() {
+            agents.push(agent(RootCerts::new_with_certs(&extra_ca)));
+        }
+        agents.push(agent(RootCerts::WebPki));
+        Api { base, agents }
+    }
+
+    /// POSTs `form` to `path` and returns the envelope's `body` when status
+    /// is 0. `what` names the call in errors and logs ("measure getmeas");
+    /// form values never reach a log, since they hold codes and secrets.
+    pub fn post(
+        &self,
+        what: &'static str,
+        path: &str,
+        bearer: Option<&Secret>,
+        form: &[(&str, &str)],
+    ) -> Result<Value> {
+        let url = self.base.join(path);
+        let body = encode_query(form);
+        let mut last_err = None;
+        for agent in &self.agents {
+            let mut request = agent
+                .post(&url)
+                .header("Content-Type", "application/x-www-form-urlencoded");
+            if let Some(token) = bearer {
+                request = request.header("Authorization", format!("Bearer {}", token.expose()));
+            }
+            match request.send(&body) {
+                Ok(response) => return unwrap_envelope(what, response),
+                Err(e) if is_tls_failure(&e) => last_err = Some(e),
+                Err(e) => return Err(Error::Transport(format!("{what}: {e}"))),
+            }
+        }
+        let e = last_err.map_or_else(String::new, |e| e.to_string());
+        Err(Error::Transport(format!(
+            "{what}: TLS failed ({e}); if Withings is reached through a proxy with its own CA, pass it with --ca-file"
+        )))
+    }
+}
+
+fn unwrap_envelope(
+    what: &'static str,
+    mut response: ureq::http::Response<ureq::Body>,
+) -> Result<Value> {
+    let http_status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_RESPONSE_BYTES)
+        .read_to_string()
+        .map_err(|e| Error::Transport(format!("{what}: reading the answer failed: {e}")))?;
+    if http_status != 200 {
+        return Err(Error::Transport(format!("{what}: HTTP {http_status}")));
+    }
+    parse_envelope(what, &text)
+}
+
+/// Pure: the `body` of a successful envelope, or the error it carries.
+pub fn parse_envelope(what: &'static str, text: &str) -> Result<Value> {
+    let envelope: Envelope = serde_json::from_str(text)
+        .map_err(|e| Error::Transport(format!("{what}: the answer is not Withings JSON ({e})")))?;
+    if envelope.status != 0 {
+        return Err(Error::Api {
+            endpoint: what,
+            status: envelope.status,
+            message: envelope.error.unwrap_or_default(),
+        });
+    }
+    Ok(envelope.body.unwrap_or(Value::Null))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_returns_the_body() {
+        let body = parse_envelope("x", r#"{"status":0,"body":{"a":1}}"#).unwrap();
+        assert_eq!(body["a"], 1);
+    }
+
+    #[test]
+    fn errors_at_http_200_become_api_errors_with_their_text() {
+        let text = r#"{"status":401,"body":{},"error":"XRequestID: Not provided invalid_token: The access token provided is invalid"}"#;
+        match parse_envelope("measure getmeas", text) {
+            Err(Error::Api {
+                status: 401,
+                message,
+                ..
+            }) => assert!(message.contains("invalid_token")),
+            other => panic!("{other:?}"),
+        }
+        match parse_envelope(
+            "oauth2",
+            r#"{"status":503,"error":"Invalid Params: invalid code"}"#,
+        ) {
+            Err(Error::Api { status: 503, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_json_is_a_transport_error() {
+        let err = parse_envelope("measure getmeas", r#"{"status":0,"body":{"meas"#).unwrap_err();
+        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+    }
+}

@@ -1,0 +1,155 @@
+//! The slow path. The webhook only queues; this thread drains the queue:
+//! per user with pending notifications, one sync, then the notifications
+//! are dropped. Failures leave them queued and back off per user.
+
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::output::Sink;
+use crate::retry::{classify, delay_secs, Disposition};
+use crate::session::Session;
+use crate::store::StateDir;
+use crate::sync::sync_user;
+use crate::withings::api::Api;
+use crate::withings::oauth::Credentials;
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the worker was woken.
+pub enum Wake {
+    /// A notification was queued.
+    Queued,
+    /// A user was (re)linked: forget its backoff.
+    Linked(String),
+}
+
+/// Even with nothing to do, look at the queue this often: a `fetch` or a
+/// restarted process may have changed things behind our back.
+const IDLE_RESCAN_SECS: i64 = 600;
+
+struct Backoff {
+    attempts: u32,
+    next_at: i64,
+}
+
+pub struct Worker {
+    pub state: Arc<StateDir>,
+    pub api: Arc<Api>,
+    pub creds: Arc<Credentials>,
+    pub clock: Arc<dyn Clock>,
+    pub sink: Box<dyn Sink>,
+    backoff: HashMap<String, Backoff>,
+}
+
+impl Worker {
+    pub fn new(
+        state: Arc<StateDir>,
+        api: Arc<Api>,
+        creds: Arc<Credentials>,
+        clock: Arc<dyn Clock>,
+        sink: Box<dyn Sink>,
+    ) -> Worker {
+        Worker {
+            state,
+            api,
+            creds,
+            clock,
+            sink,
+            backoff: HashMap::new(),
+        }
+    }
+
+    pub fn run(mut self, wake: Receiver<Wake>) {
+        loop {
+            let next_due = self.run_due();
+            let now = self.clock.now();
+            let wait = next_due.map_or(IDLE_RESCAN_SECS, |t| (t - now).clamp(0, IDLE_RESCAN_SECS));
+            match wake.recv_timeout(Duration::from_secs(wait as u64)) {
+                Ok(Wake::Linked(userid)) => {
+                    self.backoff.remove(&userid);
+                }
+                Ok(Wake::Queued) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            // Take every wake-up already waiting: one pass serves them all.
+            while let Ok(w) = wake.try_recv() {
+                if let Wake::Linked(userid) = w {
+                    self.backoff.remove(&userid);
+                }
+            }
+        }
+    }
+
+    /// Syncs every user whose backoff has passed; returns when the earliest
+    /// postponed user is due again.
+    pub fn run_due(&mut self) -> Option<i64> {
+        let pending = match self.state.queue.pending() {
+            Ok(p) => p,
+            Err(e) => {
+                log::error!("cannot read the notification queue: {e}");
+                return Some(self.clock.now() + delay_secs(Disposition::Transient, 3));
+            }
+        };
+        self.backoff
+            .retain(|userid, _| pending.contains_key(userid));
+        let mut next_due: Option<i64> = None;
+        for (userid, files) in pending {
+            let now = self.clock.now();
+            if let Some(b) = self.backoff.get(&userid) {
+                if b.next_at > now {
+                    next_due = Some(next_due.map_or(b.next_at, |t| t.min(b.next_at)));
+                    continue;
+                }
+            }
+            match self.sync_one(&userid, now) {
+                Ok(emitted) => {
+                    log::info!(
+                        "user {userid}: synced {} notification(s), {emitted} new measurement group(s)",
+                        files.len()
+                    );
+                    self.backoff.remove(&userid);
+                    if let Err(e) = self.state.queue.remove(&files) {
+                        // Harmless: the next pass syncs again and emits nothing new.
+                        log::warn!("user {userid}: synced, but {e}");
+                    }
+                }
+                Err(e) => {
+                    let next_at = self.postpone(&userid, &e, now);
+                    next_due = Some(next_due.map_or(next_at, |t| t.min(next_at)));
+                }
+            }
+        }
+        next_due
+    }
+
+    fn sync_one(&mut self, userid: &str, now: i64) -> crate::error::Result<usize> {
+        let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
+        sync_user(&mut session, &self.state.sync, &mut *self.sink, now)
+    }
+
+    fn postpone(&mut self, userid: &str, e: &Error, now: i64) -> i64 {
+        let disposition = classify(e);
+        let b = self.backoff.entry(userid.to_string()).or_insert(Backoff {
+            attempts: 0,
+            next_at: now,
+        });
+        b.attempts = b.attempts.saturating_add(1);
+        let delay = delay_secs(disposition, b.attempts);
+        b.next_at = now + delay;
+        match disposition {
+            Disposition::Transient => log::warn!(
+                "user {userid}: sync failed (attempt {}): {e}; retrying in {delay} s, notifications stay queued",
+                b.attempts
+            ),
+            Disposition::Persistent => log::error!(
+                "user {userid}: sync failed (attempt {}): {e}; retrying in {delay} s, notifications stay queued",
+                b.attempts
+            ),
+            Disposition::NeedsReauth => log::error!(
+                "user {userid}: {e}; waiting for the account to be linked again"
+            ),
+        }
+        b.next_at
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared by the integration tests: a faithful fake Withings and a harness
+//! that runs the real relay binary against it.
+#![allow(dead_code)]
+
+pub mod fake_withings;
+pub mod relay;
