@@ -13,6 +13,11 @@ pub const DEFAULT_ACCOUNT_URL: &str = "https://account.withings.com";
 /// JSON lines. Credentials come from WITHINGS_CLIENT_ID and
 /// WITHINGS_CLIENT_SECRET (or --client-id and --client-secret-file).
 /// Options above the command may also be given after it.
+#[argh(
+    example = "Run the relay behind an https front that forwards to port 8080:\n  export WITHINGS_CLIENT_ID=... WITHINGS_CLIENT_SECRET=...\n  {command_name} --public-url https://relay.example.org serve --output /var/lib/withings-relay/measurements.jsonl",
+    example = "Link your Withings account (open the printed link in a browser):\n  {command_name} --public-url https://relay.example.org authorize",
+    example = "Print the last 30 days of measurements:\n  {command_name} fetch --since $(( $(date +%s) - 30*86400 ))"
+)]
 pub struct Cli {
     /// directory for tokens, the notification queue and sync state; keep it
     /// on persistent storage. Defaults to /var/lib/withings-relay.

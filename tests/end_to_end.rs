@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::Value;
 use support::fake_withings::{FakeWithings, Group, CLIENT_SECRET};
-use support::relay::{Relay, TestDir};
+use support::relay::{notification_form, start_linked, Relay, TestDir};
 
 const USER: u64 = 4_242_001;
 
@@ -14,20 +14,11 @@ fn now(fake: &FakeWithings) -> i64 {
 }
 
 fn notification(fake: &FakeWithings) -> String {
-    format!(
-        "userid={USER}&appli=1&startdate={}&enddate={}",
-        now(fake) - 60,
-        now(fake)
-    )
+    notification_form(fake, USER)
 }
 
-/// A relay with USER linked and subscribed.
 fn linked(fake: &FakeWithings, dir: &TestDir) -> Relay {
-    fake.add_user(USER);
-    let relay = Relay::start(fake, dir.path(), &[]);
-    let (status, page) = relay.link(fake, USER);
-    assert_eq!(status, 200, "{page}");
-    relay
+    start_linked(fake, dir, USER, &[])
 }
 
 #[test]

@@ -143,7 +143,15 @@ pub struct Relay {
 impl Relay {
     /// Starts `serve` with its state, output and log under `dir`.
     pub fn start(fake: &FakeWithings, dir: &Path, extra: &[&str]) -> Relay {
-        let mut relay = Relay {
+        let mut relay = Relay::configure(fake, dir, extra);
+        relay.restart();
+        relay
+    }
+
+    /// Like [`Relay::start`], but leaves it stopped so a test can change
+    /// where it writes first.
+    pub fn configure(fake: &FakeWithings, dir: &Path, extra: &[&str]) -> Relay {
+        Relay {
             child: None,
             port: free_port(),
             state_dir: dir.join("state"),
@@ -151,9 +159,7 @@ impl Relay {
             log: dir.join("relay.log"),
             api_url: fake.url(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-        };
-        relay.restart();
-        relay
+        }
     }
 
     pub fn public_url(&self) -> String {
@@ -329,4 +335,22 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// A relay with `userid` linked and subscribed through the real flow.
+pub fn start_linked(fake: &FakeWithings, dir: &TestDir, userid: u64, extra: &[&str]) -> Relay {
+    fake.add_user(userid);
+    let relay = Relay::start(fake, dir.path(), extra);
+    let (status, page) = relay.link(fake, userid);
+    assert_eq!(status, 200, "{page}");
+    relay
+}
+
+/// The form Withings posts for new weight data of `userid` (§3.3).
+pub fn notification_form(fake: &FakeWithings, userid: u64) -> String {
+    let now = fake.now() as i64;
+    format!(
+        "userid={userid}&appli=1&startdate={}&enddate={now}",
+        now - 60
+    )
 }
