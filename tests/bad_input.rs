@@ -196,3 +196,29 @@ fn a_refused_authorization_says_what_to_do_next() {
     );
     assert_eq!(fake.count(Endpoint::Token, ""), 0, "no token call");
 }
+
+#[test]
+fn a_client_that_never_finishes_its_body_does_not_hold_up_withings() {
+    use std::io::Write;
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("slow-client");
+    let relay = start_linked(&fake, &dir, USER, &[]);
+    // Tried: three connections announce a body and never send it.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", relay.port)).unwrap();
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\nuserid=",
+            relay.notify_path()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        stalled.push(s);
+    }
+    // Withings' own notification is still answered (a blocked loop would
+    // leave it unanswered until the harness gives up).
+    assert_eq!(
+        relay.notify(&support::relay::notification_form(&fake, USER)),
+        200
+    );
+    drop(stalled);
+}

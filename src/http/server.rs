@@ -1,6 +1,6 @@
 //! The tiny_http adapter: reads a request (refusing oversize bodies unread),
-//! hands it to the [`Handler`], writes the reply. Deferred replies run on
-//! their own thread so the loop keeps answering, which matters because
+//! hands it to the [`Handler`], writes the reply. Requests run on their own
+//! threads so the accept loop keeps answering, which matters because
 //! Withings HEAD-checks our webhook while we wait on its subscribe call.
 
 use super::{Handler, Reply, Request, Response};
@@ -9,8 +9,14 @@ use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// How many deferred replies may run at once; more get 503.
+/// How many requests may be in progress at once; more get 503. Withings
+/// sends a handful at a time; this bounds what a flood can cost a router.
+const MAX_REQUESTS: usize = 32;
+/// How many deferred replies (account linking) may run at once.
 const MAX_DEFERRED: usize = 4;
+/// Handlers are shallow; the default 2 MiB stack per thread is wasted RAM
+/// on a 64 MB router.
+const THREAD_STACK: usize = 512 * 1024;
 
 /// A bound listening socket, so a taken port is reported before anything
 /// else starts.
@@ -26,32 +32,66 @@ pub fn bind(listen: &str) -> Result<Listener> {
     Ok(Listener(server))
 }
 
-/// Answers requests until the process ends.
+/// Answers requests until the process ends. Each request is read and
+/// answered on its own thread: a client that sends its body slowly must
+/// not hold up Withings' notifications behind it.
 pub fn serve(listener: Listener, handler: Arc<dyn Handler>, body_limit: usize) {
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    for mut raw in listener.0.incoming_requests() {
-        let request = match read_request(&mut raw, body_limit) {
-            Ok(r) => r,
-            Err(refusal) => {
-                respond(raw, refusal);
-                continue;
-            }
+    let requests = Arc::new(AtomicUsize::new(0));
+    let deferred = Arc::new(AtomicUsize::new(0));
+    for raw in listener.0.incoming_requests() {
+        let Some(request_slot) = Slot::take(&requests, MAX_REQUESTS) else {
+            respond(raw, Response::text(503, "busy, try again in a minute\n"));
+            continue;
         };
-        match handler.handle(request) {
-            Reply::Now(response) => respond(raw, response),
-            Reply::Later(job) => {
-                if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_DEFERRED {
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    respond(raw, Response::text(503, "busy, try again in a minute\n"));
-                    continue;
-                }
-                let in_flight = Arc::clone(&in_flight);
-                std::thread::spawn(move || {
-                    respond(raw, job());
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
+        let handler = Arc::clone(&handler);
+        let deferred = Arc::clone(&deferred);
+        let spawned = std::thread::Builder::new()
+            .stack_size(THREAD_STACK)
+            .spawn(move || {
+                let _slot = request_slot;
+                answer(raw, &*handler, &deferred, body_limit);
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start a request thread: {e}");
         }
+    }
+}
+
+fn answer(
+    mut raw: tiny_http::Request,
+    handler: &dyn Handler,
+    deferred: &Arc<AtomicUsize>,
+    limit: usize,
+) {
+    let request = match read_request(&mut raw, limit) {
+        Ok(r) => r,
+        Err(refusal) => return respond(raw, refusal),
+    };
+    match handler.handle(request) {
+        Reply::Now(response) => respond(raw, response),
+        Reply::Later(job) => match Slot::take(deferred, MAX_DEFERRED) {
+            Some(_slot) => respond(raw, job()),
+            None => respond(raw, Response::text(503, "busy, try again in a minute\n")),
+        },
+    }
+}
+
+/// One of a limited number of places, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(counter: &Arc<AtomicUsize>, max: usize) -> Option<Slot> {
+        if counter.fetch_add(1, Ordering::SeqCst) >= max {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
