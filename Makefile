@@ -27,6 +27,11 @@ unit-and-e2e:
 
 test: test-deps lint unit-and-e2e
 
+# Figures, not pass/fail: webhook latency and the relay's memory, on the
+# release binary against the fake Withings.
+bench:
+	$(CARGO) bench --locked --bench webhook
+
 clean:
 	$(CARGO) clean
 

@@ -168,7 +168,12 @@ impl Relay {
 
     /// Options every command of this relay shares.
     pub fn shared_args(&self) -> Vec<String> {
-        vec![
+        let level = if self.extra.iter().any(|a| a == "--log-level") {
+            vec![]
+        } else {
+            vec!["--log-level".into(), "debug".into()]
+        };
+        let mut args: Vec<String> = vec![
             "--state-dir".into(),
             self.state_dir.display().to_string(),
             "--public-url".into(),
@@ -177,9 +182,9 @@ impl Relay {
             self.api_url.clone(),
             "--account-url".into(),
             self.api_url.clone(),
-            "--log-level".into(),
-            "debug".into(),
-        ]
+        ];
+        args.extend(level);
+        args
     }
 
     /// (Re)starts `serve` after a kill, appending to the same log.
@@ -206,6 +211,11 @@ impl Relay {
         wait_for("the relay to listen", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
+    }
+
+    /// The process id of the running `serve`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL: no chance to clean up, as in a power cut.
