@@ -66,18 +66,24 @@ impl Worker {
             let now = self.clock.now();
             let wait = next_due.map_or(IDLE_RESCAN_SECS, |t| (t - now).clamp(0, IDLE_RESCAN_SECS));
             match wake.recv_timeout(Duration::from_secs(wait as u64)) {
-                Ok(Wake::Linked(userid)) => {
-                    self.backoff.remove(&userid);
-                }
-                Ok(Wake::Queued) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(w) => self.note(w),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            // Take every wake-up already waiting: one pass serves them all.
-            while let Ok(w) = wake.try_recv() {
-                if let Wake::Linked(userid) = w {
-                    self.backoff.remove(&userid);
-                }
-            }
+            self.drain_wakes(&wake);
+        }
+    }
+
+    /// Takes every wake-up already waiting: one pass serves them all.
+    fn drain_wakes(&mut self, wake: &Receiver<Wake>) {
+        while let Ok(w) = wake.try_recv() {
+            self.note(w);
+        }
+    }
+
+    fn note(&mut self, wake: Wake) {
+        if let Wake::Linked(userid) = wake {
+            self.backoff.remove(&userid);
         }
     }
 
@@ -151,5 +157,90 @@ impl Worker {
             ),
         }
         b.next_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FixedClock;
+    use crate::output::JsonLines;
+    use crate::secret::Secret;
+    use crate::store::testdir::TestDir;
+    use crate::store::{Notification, UserRecord};
+    use crate::weburl::BaseUrl;
+
+    /// A worker whose Withings is a closed port on loopback: every call
+    /// fails the way a network outage does.
+    fn worker_with_outage(dir: &TestDir, clock: Arc<FixedClock>) -> Worker {
+        let state = Arc::new(StateDir::open(&dir.path().join("state")).unwrap());
+        state
+            .users
+            .save(&UserRecord {
+                userid: "42".into(),
+                access_token: Secret::new("a"),
+                access_expires_at: i64::MAX,
+                refresh_token: Secret::new("r"),
+                scope: String::new(),
+                linked_at: 0,
+                needs_reauth: false,
+            })
+            .unwrap();
+        state
+            .queue
+            .push(&Notification {
+                userid: "42".into(),
+                appli: 1,
+                startdate: None,
+                enddate: None,
+                received_at: 0,
+            })
+            .unwrap();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let api = Api::new(
+            BaseUrl::parse(&format!("http://{}", closed.local_addr().unwrap())).unwrap(),
+            vec![],
+        );
+        drop(closed);
+        let creds = Credentials {
+            client_id: "c".into(),
+            client_secret: Secret::new("s"),
+        };
+        let out = JsonLines::open(&dir.path().join("out").display().to_string()).unwrap();
+        Worker::new(state, Arc::new(api), Arc::new(creds), clock, Box::new(out))
+    }
+
+    #[test]
+    fn an_outage_backs_off_per_user_and_keeps_the_notification() {
+        let dir = TestDir::new("worker-backoff");
+        let clock = Arc::new(FixedClock::at(1_000));
+        let mut worker = worker_with_outage(&dir, Arc::clone(&clock));
+        assert_eq!(worker.run_due(), Some(1_002), "first retry after 2 s");
+        clock.advance(1);
+        assert_eq!(worker.run_due(), Some(1_002), "not due yet: no new attempt");
+        clock.advance(1);
+        assert_eq!(worker.run_due(), Some(1_006), "then 4 s");
+        clock.advance(4);
+        assert_eq!(worker.run_due(), Some(1_014), "then 8 s");
+        assert_eq!(
+            worker.state.queue.pending().unwrap()["42"].len(),
+            1,
+            "still queued"
+        );
+    }
+
+    #[test]
+    fn relinking_forgets_the_backoff() {
+        let dir = TestDir::new("worker-relink");
+        let clock = Arc::new(FixedClock::at(1_000));
+        let mut worker = worker_with_outage(&dir, Arc::clone(&clock));
+        worker.run_due();
+        worker.run_due();
+        assert_eq!(worker.backoff["42"].attempts, 1);
+        let (wake, woken) = std::sync::mpsc::channel();
+        wake.send(Wake::Linked("42".into())).unwrap();
+        drop(wake);
+        worker.drain_wakes(&woken);
+        assert!(!worker.backoff.contains_key("42"));
     }
 }
