@@ -33,6 +33,9 @@ pub enum Error {
     UnknownUser(String),
     /// A measurement could not be handed to an output.
     Output { sink: String, source: io::Error },
+    /// The MQTT broker could not be reached, refused us, or broke the
+    /// protocol. The text says which and what to check.
+    Mqtt(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -93,6 +96,7 @@ impl fmt::Display for Error {
                 "user {userid} is not linked: run `withings-relay authorize` to link it"
             ),
             Error::Output { sink, source } => write!(f, "cannot write to {sink}: {source}"),
+            Error::Mqtt(text) => write!(f, "mqtt: {text}"),
         }
     }
 }

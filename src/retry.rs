@@ -18,7 +18,9 @@ pub enum Disposition {
 
 pub fn classify(e: &Error) -> Disposition {
     match e {
-        Error::Transport(_) | Error::Io { .. } | Error::Output { .. } => Disposition::Transient,
+        Error::Transport(_) | Error::Io { .. } | Error::Output { .. } | Error::Mqtt(_) => {
+            Disposition::Transient
+        }
         Error::ReauthNeeded { .. } => Disposition::NeedsReauth,
         Error::Api { status, .. } => match family(*status) {
             Family::TooManyRequests
