@@ -85,9 +85,24 @@ pub struct Serve {
     pub listen: String,
 
     /// where JSON lines go: a file to append to, or - for stdout. Defaults
-    /// to -.
-    #[argh(option, default = "String::from(\"-\")")]
-    pub output: String,
+    /// to - unless another output (--exec) is given.
+    #[argh(option)]
+    pub output: Option<String>,
+
+    /// a program to run for each measure group, with the group's JSON on
+    /// stdin and WITHINGS_* variables (WITHINGS_USERID, WITHINGS_WEIGHT_KG,
+    /// ...); run directly, never through a shell. Defaults to none.
+    #[argh(option)]
+    pub exec: Option<String>,
+
+    /// an argument for the --exec program; repeat for more.
+    #[argh(option)]
+    pub exec_arg: Vec<String>,
+
+    /// seconds an --exec run may take before it is stopped and tried again
+    /// later. Defaults to 30.
+    #[argh(option, default = "30")]
+    pub exec_timeout: u64,
 
     /// comma-separated Withings applis to subscribe each linked user to:
     /// 1 weight and body composition, 2 temperature, 4 blood pressure and

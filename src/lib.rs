@@ -3,7 +3,9 @@
 //! Where things happen, by file: a webhook enters in `http/` and is routed
 //! by `routes.rs` to `webhook.rs`, which queues it in `store/`; `worker.rs`
 //! drains the queue through `sync.rs`, which calls Withings (`withings/`)
-//! with tokens from `session.rs`; measurements leave through `output/`.
+//! with tokens from `session.rs`; measurements wait in the outbox
+//! (`store/outbox.rs`) and leave through `delivery.rs` to the sinks in
+//! `output/`.
 //! Linking an account is `commands/authorize.rs` then `link.rs`.
 
 pub mod cli;
@@ -11,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod decimal;
+pub mod delivery;
 pub mod error;
 pub mod http;
 pub mod lenient;

@@ -6,7 +6,8 @@ use crate::decimal::Decimal;
 use crate::meastype;
 use crate::timefmt::rfc3339_utc;
 use crate::withings::measure::MeasureGroup;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 #[derive(Debug, Serialize)]
@@ -71,6 +72,53 @@ impl Record {
     }
 }
 
+/// A record as a sink reads it back from the outbox: values stay the exact
+/// JSON number text.
+#[derive(Debug, Deserialize)]
+pub struct RecordView<'a> {
+    pub userid: String,
+    pub grpid: i64,
+    pub date: i64,
+    pub time: String,
+    #[serde(borrow)]
+    pub measures: Vec<MeasureView<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MeasureView<'a> {
+    pub name: String,
+    #[serde(borrow)]
+    pub value: &'a RawValue,
+    pub unit: Option<String>,
+    #[serde(default)]
+    pub position: Option<i64>,
+}
+
+impl<'a> RecordView<'a> {
+    pub fn parse(line: &'a str) -> crate::error::Result<RecordView<'a>> {
+        serde_json::from_str(line).map_err(|e| crate::error::Error::Corrupt {
+            path: "outbox record".into(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+impl MeasureView<'_> {
+    /// The measure's name, made unique for segmental measures, which come
+    /// once per body part: `muscle_mass_segment_p12`.
+    pub fn key(&self) -> String {
+        match self.position {
+            Some(p) => format!("{}_p{p}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The exact number as JSON text: `72.5`.
+    pub fn number(&self) -> &str {
+        self.value.get()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +157,10 @@ mod tests {
             ],
         };
         let line = Record::from_group("12345", &group).to_json_line();
+        let view = RecordView::parse(&line).unwrap();
+        let keys: Vec<String> = view.measures.iter().map(MeasureView::key).collect();
+        assert_eq!(keys, ["weight", "fat_ratio", "type_999_p12"]);
+        assert_eq!(view.measures[0].number(), "72.5");
         assert_eq!(
             line,
             concat!(

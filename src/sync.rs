@@ -3,7 +3,7 @@
 //! emit each new group version once, then move the cursor.
 
 use crate::error::{Error, Result};
-use crate::output::Sink;
+use crate::output::Emit;
 use crate::record::Record;
 use crate::session::Session;
 use crate::store::{SyncState, SyncStates};
@@ -42,13 +42,13 @@ pub fn for_each_page(
     )))
 }
 
-/// Syncs one user into `sink`; returns how many groups were emitted. The
+/// Syncs one user into `out`; returns how many groups were emitted. The
 /// emitted set is saved after every group, so a crash repeats at most the
 /// one group in flight, and the cursor moves only after the last page.
 pub fn sync_user(
     session: &mut Session,
     states: &SyncStates,
-    sink: &mut dyn Sink,
+    out: &mut dyn Emit,
     now: i64,
 ) -> Result<usize> {
     let userid = session.userid().to_string();
@@ -63,7 +63,7 @@ pub fn sync_user(
             if !state.is_new(group.grpid, group.modified()) {
                 continue;
             }
-            sink.emit(&Record::from_group(&userid, group))?;
+            out.emit(&Record::from_group(&userid, group))?;
             state.mark_emitted(group.grpid, group.modified());
             states.save(&userid, &state)?;
             emitted += 1;

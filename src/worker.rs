@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::output::Sink;
+use crate::output::Emit;
 use crate::retry::{classify, delay_secs, Disposition};
 use crate::session::Session;
 use crate::store::StateDir;
@@ -38,7 +38,7 @@ pub struct Worker {
     pub api: Arc<Api>,
     pub creds: Arc<Credentials>,
     pub clock: Arc<dyn Clock>,
-    pub sink: Box<dyn Sink>,
+    pub out: Box<dyn Emit>,
     backoff: HashMap<String, Backoff>,
 }
 
@@ -48,14 +48,14 @@ impl Worker {
         api: Arc<Api>,
         creds: Arc<Credentials>,
         clock: Arc<dyn Clock>,
-        sink: Box<dyn Sink>,
+        out: Box<dyn Emit>,
     ) -> Worker {
         Worker {
             state,
             api,
             creds,
             clock,
-            sink,
+            out,
             backoff: HashMap::new(),
         }
     }
@@ -131,7 +131,7 @@ impl Worker {
 
     fn sync_one(&mut self, userid: &str, now: i64) -> crate::error::Result<usize> {
         let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
-        sync_user(&mut session, &self.state.sync, &mut *self.sink, now)
+        sync_user(&mut session, &self.state.sync, &mut *self.out, now)
     }
 
     fn postpone(&mut self, userid: &str, e: &Error, now: i64) -> i64 {
@@ -164,7 +164,6 @@ impl Worker {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::output::JsonLines;
     use crate::secret::Secret;
     use crate::store::testdir::TestDir;
     use crate::store::{Notification, UserRecord};
@@ -206,7 +205,8 @@ mod tests {
             client_id: "c".into(),
             client_secret: Secret::new("s"),
         };
-        let out = JsonLines::open(&dir.path().join("out").display().to_string()).unwrap();
+        let outbox = Arc::new(state.outbox(&[]).unwrap());
+        let out = crate::delivery::start(outbox, Vec::new());
         Worker::new(state, Arc::new(api), Arc::new(creds), clock, Box::new(out))
     }
 

@@ -18,10 +18,10 @@ fn now(fake: &FakeWithings) -> i64 {
 
 /// Every file the relay keeps must parse: a torn write would not.
 fn assert_state_intact(state_dir: &Path) {
-    for sub in ["users", "sync", "queue", "auth"] {
+    for sub in ["users", "sync", "queue", "auth", "outbox", "outbox/records"] {
         for entry in std::fs::read_dir(state_dir.join(sub)).unwrap().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
+            if name.starts_with('.') || entry.path().is_dir() {
                 continue; // an unfinished temp file: never read, swept on start
             }
             let text = std::fs::read_to_string(entry.path()).unwrap();
@@ -142,13 +142,22 @@ fn a_full_disk_loses_nothing() {
     fake.add_group(USER, Group::weight(1, t - 5, t - 5, 70_000, -3));
     assert_eq!(relay.notify(&notification_form(&fake, USER)), 200);
     relay.wait_log("cannot write to /dev/full");
-    assert_eq!(relay.queued(), 1, "the notification waits");
+    relay.wait_log("1 measurement group(s) wait in the outbox");
+    assert_eq!(
+        relay.outbox_records(),
+        1,
+        "the measurement waits in the outbox"
+    );
 
-    // Space is back (a writable output): the measurement arrives.
+    // Space is back (a writable output): the measurement arrives, once.
     relay.kill9();
     relay.output = good_output;
     relay.restart();
     assert_eq!(relay.wait_lines(1).len(), 1);
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
+    assert_eq!(relay.lines().len(), 1);
     assert_state_intact(&relay.state_dir);
 }
 

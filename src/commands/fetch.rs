@@ -6,7 +6,7 @@ use crate::cli::{Cli, Fetch};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Env};
 use crate::error::{Error, Result};
-use crate::output::{JsonLines, Sink};
+use crate::output::JsonLines;
 use crate::record::Record;
 use crate::session::Session;
 use crate::store::StateDir;
@@ -39,7 +39,7 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
                 let mut count = 0;
                 for_each_page(&mut session, since, |page| {
                     for group in page {
-                        out.emit(&Record::from_group(&userid, group))?;
+                        out.write_record(&Record::from_group(&userid, group))?;
                         count += 1;
                     }
                     Ok(())

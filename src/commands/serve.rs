@@ -3,10 +3,12 @@
 use crate::cli::{Cli, Serve};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Env};
+use crate::delivery;
+use crate::error::Error;
 use crate::error::Result;
 use crate::http;
 use crate::link::Linker;
-use crate::output::JsonLines;
+use crate::output::{ExecHook, JsonLines, Sink};
 use crate::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
 use crate::store::StateDir;
 use crate::webhook::Webhook;
@@ -15,6 +17,34 @@ use std::sync::{mpsc, Arc, Mutex};
 
 /// Withings posts a few short form fields; anything bigger is not Withings.
 const BODY_LIMIT: usize = 16 * 1024;
+
+/// The outputs the flags ask for; JSON lines on stdout when none is named.
+fn sinks(args: &Serve) -> Result<Vec<Box<dyn Sink>>> {
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(program) = &args.exec {
+        if args.exec_timeout == 0 {
+            return Err(Error::Config(
+                "--exec-timeout must be at least 1 second".into(),
+            ));
+        }
+        sinks.push(Box::new(ExecHook {
+            program: program.clone(),
+            args: args.exec_arg.clone(),
+            timeout: std::time::Duration::from_secs(args.exec_timeout),
+        }));
+    } else if !args.exec_arg.is_empty() {
+        return Err(Error::Config("--exec-arg needs --exec PROGRAM".into()));
+    }
+    let output = match &args.output {
+        Some(target) => Some(target.as_str()),
+        None if sinks.is_empty() => Some("-"),
+        None => None,
+    };
+    if let Some(target) = output {
+        sinks.insert(0, Box::new(JsonLines::open(target)?));
+    }
+    Ok(sinks)
+}
 
 pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
     let public = config::public_url(cli)?;
@@ -27,7 +57,9 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         log::info!("removed {swept} unfinished temp file(s) left by an earlier run");
     }
     let secret = state.webhook_secret()?;
-    let sink = Box::new(JsonLines::open(&args.output)?);
+    let sinks = sinks(args)?;
+    let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
+    let outbox = Arc::new(state.outbox(&names)?);
     let listener = http::bind(&args.listen)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
@@ -47,7 +79,7 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         Arc::clone(&api),
         Arc::clone(&creds),
         Arc::clone(&clock),
-        sink,
+        Box::new(delivery::start(outbox, sinks)),
     );
     std::thread::spawn(move || worker.run(woken));
 

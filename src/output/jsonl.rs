@@ -44,9 +44,20 @@ fn append_whole_line(file: &mut File, line: &[u8]) -> io::Result<()> {
     written
 }
 
+impl JsonLines {
+    /// For `fetch`, which prints records straight away.
+    pub fn write_record(&mut self, record: &Record) -> Result<()> {
+        self.deliver(&record.to_json_line())
+    }
+}
+
 impl Sink for JsonLines {
-    fn emit(&mut self, record: &Record) -> Result<()> {
-        let mut line = record.to_json_line().into_bytes();
+    fn name(&self) -> &'static str {
+        "output"
+    }
+
+    fn deliver(&mut self, line: &str) -> Result<()> {
+        let mut line = line.as_bytes().to_vec();
         line.push(b'\n');
         match self {
             JsonLines::Stdout => {

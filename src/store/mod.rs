@@ -7,6 +7,7 @@
 //! queue/*.json        acknowledged notifications not yet synced
 //! auth/<state>        authorization links not yet used
 //! locks/<id>.lock     per-user refresh lock
+//! outbox/             emitted groups each sink has yet to deliver
 //! ```
 //!
 //! Every file is written with [`atomic::write`] and is mode 0600.
@@ -14,6 +15,7 @@
 pub mod atomic;
 mod authstate;
 mod lock;
+mod outbox;
 mod queue;
 mod syncstate;
 #[cfg(test)]
@@ -22,6 +24,7 @@ mod users;
 
 pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
 pub use lock::UserLock;
+pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
 pub use syncstate::{SyncState, SyncStates};
 pub use users::{is_valid_userid, UserRecord, Users};
@@ -56,6 +59,11 @@ impl StateDir {
             queue: Queue::new(root.join("queue")),
             auth: AuthStates::new(root.join("auth")),
         })
+    }
+
+    /// The outbox for these sinks (see [`Outbox`]).
+    pub fn outbox(&self, sinks: &[&str]) -> Result<Outbox> {
+        Outbox::open(&self.root.join("outbox"), sinks)
     }
 
     pub fn root(&self) -> &Path {

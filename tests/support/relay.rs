@@ -334,6 +334,17 @@ impl Relay {
             .unwrap_or(0)
     }
 
+    /// Measurement groups some sink has yet to deliver.
+    pub fn outbox_records(&self) -> usize {
+        std::fs::read_dir(self.state_dir.join("outbox/records"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     pub fn user_file(&self, userid: u64) -> Value {
         let text =
             std::fs::read_to_string(self.state_dir.join(format!("users/{userid}.json"))).unwrap();

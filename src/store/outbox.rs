@@ -1,0 +1,198 @@
+//! Measurements on their way out. Each emitted group is written once to
+//! `outbox/records/<seq>.json`; each sink keeps its own cursor (the last
+//! sequence number it delivered) in `outbox/<sink>.cursor`. A sink that is
+//! down falls behind and catches up in order when it is back; records every
+//! sink has passed are deleted. One write per group, however many sinks,
+//! so a failure can never leave a group queued for some sinks only.
+
+use super::atomic;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct Outbox {
+    dir: PathBuf,
+    sinks: Vec<String>,
+    /// The next sequence number. A plain u64 behind a lock: 32-bit MIPS has
+    /// no 64-bit atomics.
+    next_seq: Mutex<u64>,
+}
+
+fn seq_of(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    if name.starts_with('.') {
+        return None;
+    }
+    name.strip_suffix(".json")?.parse().ok()
+}
+
+impl Outbox {
+    /// Opens the outbox for these sinks. A sink seen for the first time
+    /// starts at the end: it gets what arrives from now on, not history.
+    pub fn open(dir: &Path, sinks: &[&str]) -> Result<Outbox> {
+        atomic::ensure_dir(&dir.join("records"))?;
+        atomic::sweep_temp_files(&dir.join("records"))?;
+        let mut outbox = Outbox {
+            dir: dir.to_path_buf(),
+            sinks: sinks.iter().map(|s| s.to_string()).collect(),
+            next_seq: Mutex::new(1),
+        };
+        let newest_record = outbox.records()?.last().map_or(0, |(seq, _)| *seq);
+        let mut newest = newest_record;
+        for sink in sinks {
+            if let Some(cursor) = outbox.stored_cursor(sink)? {
+                newest = newest.max(cursor);
+            }
+        }
+        for sink in sinks {
+            if outbox.stored_cursor(sink)?.is_none() {
+                outbox.set_cursor(sink, newest)?;
+            }
+        }
+        outbox.next_seq = Mutex::new(newest + 1);
+        Ok(outbox)
+    }
+
+    pub fn sinks(&self) -> &[String] {
+        &self.sinks
+    }
+
+    fn cursor_path(&self, sink: &str) -> PathBuf {
+        self.dir.join(format!("{sink}.cursor"))
+    }
+
+    fn stored_cursor(&self, sink: &str) -> Result<Option<u64>> {
+        atomic::read_json(&self.cursor_path(sink))
+    }
+
+    /// The last sequence number `sink` delivered.
+    pub fn cursor(&self, sink: &str) -> Result<u64> {
+        Ok(self.stored_cursor(sink)?.unwrap_or(0))
+    }
+
+    /// Records that `sink` delivered everything up to `seq`.
+    pub fn set_cursor(&self, sink: &str, seq: u64) -> Result<()> {
+        atomic::write_json(&self.cursor_path(sink), &seq)
+    }
+
+    /// Stores a record for every sink; when this returns Ok it survives a
+    /// crash.
+    pub fn append(&self, line: &str) -> Result<u64> {
+        let mut next = self
+            .next_seq
+            .lock()
+            .map_err(|_| Error::Transport("outbox lock poisoned".into()))?;
+        let seq = *next;
+        atomic::write(&self.record_path(seq), line.as_bytes())?;
+        *next += 1;
+        Ok(seq)
+    }
+
+    fn record_path(&self, seq: u64) -> PathBuf {
+        self.dir.join("records").join(format!("{seq:020}.json"))
+    }
+
+    /// Every stored record, oldest first.
+    fn records(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let dir = self.dir.join("records");
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        let mut records: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| seq_of(&e.path()).map(|s| (s, e.path())))
+            .collect();
+        records.sort();
+        Ok(records)
+    }
+
+    /// The records `sink` has not delivered yet, oldest first, with their text.
+    pub fn pending(&self, sink: &str) -> Result<Vec<(u64, String)>> {
+        let cursor = self.cursor(sink)?;
+        let mut out = Vec::new();
+        for (seq, path) in self.records()? {
+            if seq > cursor {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+                out.push((seq, text));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes records that every configured sink has delivered.
+    pub fn collect_garbage(&self) -> Result<usize> {
+        let mut done = u64::MAX;
+        for sink in &self.sinks {
+            done = done.min(self.cursor(sink)?);
+        }
+        let mut removed = 0;
+        for (seq, path) in self.records()? {
+            if seq <= done && atomic::remove(&path)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testdir::TestDir;
+
+    #[test]
+    fn each_sink_sees_records_in_order_until_it_moves_its_cursor() {
+        let dir = TestDir::new("outbox");
+        let outbox = Outbox::open(dir.path(), &["output", "mqtt"]).unwrap();
+        assert_eq!(outbox.append("a").unwrap(), 1);
+        assert_eq!(outbox.append("b").unwrap(), 2);
+        outbox.set_cursor("output", 2).unwrap();
+        assert!(outbox.pending("output").unwrap().is_empty());
+        let mqtt: Vec<String> = outbox
+            .pending("mqtt")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(mqtt, ["a", "b"], "the slow sink still has both");
+        assert_eq!(outbox.collect_garbage().unwrap(), 0);
+        outbox.set_cursor("mqtt", 1).unwrap();
+        assert_eq!(outbox.collect_garbage().unwrap(), 1, "a is done everywhere");
+        assert_eq!(outbox.pending("mqtt").unwrap(), vec![(2, "b".to_string())]);
+    }
+
+    #[test]
+    fn numbering_survives_restarts_even_when_everything_was_delivered() {
+        let dir = TestDir::new("outbox-restart");
+        let outbox = Outbox::open(dir.path(), &["output"]).unwrap();
+        outbox.append("a").unwrap();
+        outbox.append("b").unwrap();
+        outbox.set_cursor("output", 2).unwrap();
+        outbox.collect_garbage().unwrap();
+        drop(outbox);
+        let again = Outbox::open(dir.path(), &["output"]).unwrap();
+        assert_eq!(
+            again.append("c").unwrap(),
+            3,
+            "never reuses a delivered number"
+        );
+        assert_eq!(again.pending("output").unwrap(), vec![(3, "c".to_string())]);
+    }
+
+    #[test]
+    fn a_new_sink_starts_at_the_end_and_a_backlog_is_kept_for_old_ones() {
+        let dir = TestDir::new("outbox-new-sink");
+        let outbox = Outbox::open(dir.path(), &["output"]).unwrap();
+        outbox.append("old").unwrap();
+        drop(outbox);
+        let again = Outbox::open(dir.path(), &["output", "exec"]).unwrap();
+        assert!(
+            again.pending("exec").unwrap().is_empty(),
+            "no history replay"
+        );
+        assert_eq!(
+            again.pending("output").unwrap().len(),
+            1,
+            "the backlog stays"
+        );
+    }
+}

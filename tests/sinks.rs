@@ -1,0 +1,98 @@
+//! Several outputs at once: each is independent, and a group waits in the
+//! durable outbox while its output is down, then goes out once, in order.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use support::fake_withings::{FakeWithings, Group};
+use support::relay::{notification_form, start_linked, wait_for, TestDir};
+
+const USER: u64 = 3_030_001;
+
+/// A hook that appends stdin and one variable to files, and fails while a
+/// flag file exists, the way a flaky HTTP push script would.
+fn write_hook(dir: &Path) -> String {
+    let hook = dir.join("hook.sh");
+    let script = format!(
+        "#!/bin/sh\nif [ -e '{flag}' ]; then echo 'speaker unreachable' >&2; exit 1; fi\ncat >> '{log}'\necho \"$WITHINGS_USERID $WITHINGS_WEIGHT_KG\" >> '{env}'\necho hook ran\n",
+        flag = dir.join("fail").display(),
+        log = dir.join("hook.jsonl").display(),
+        env = dir.join("hook.env").display(),
+    );
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    hook.display().to_string()
+}
+
+fn read_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_failing_hook_holds_up_nothing_and_catches_up_in_order_after_a_restart() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("exec-hook");
+    let hook = write_hook(dir.path());
+    let mut relay = start_linked(&fake, &dir, USER, &["--exec", &hook]);
+    let notify = |relay: &support::relay::Relay, grpid: i64, grams: i64| {
+        let t = fake.now() as i64;
+        fake.add_group(USER, Group::weight(grpid, t - 5, t - 5, grams, -3));
+        assert_eq!(relay.notify(&notification_form(&fake, USER)), 200);
+    };
+
+    notify(&relay, 1, 70_100);
+    relay.wait_lines(1);
+    wait_for("the hook's first run", || {
+        (read_lines(&dir.path().join("hook.env")).len() == 1).then_some(())
+    });
+    assert_eq!(
+        read_lines(&dir.path().join("hook.env")),
+        [format!("{USER} 70.1")]
+    );
+    assert!(
+        relay.log_text().contains("hook ran"),
+        "hook output goes to the log"
+    );
+
+    // The hook fails: JSON lines still flow, the hook's groups wait.
+    std::fs::write(dir.path().join("fail"), b"").unwrap();
+    fake.advance_clock(10);
+    notify(&relay, 2, 70_200);
+    relay.wait_lines(2);
+    fake.advance_clock(10);
+    notify(&relay, 3, 70_300);
+    relay.wait_lines(3);
+    relay.wait_log("speaker unreachable");
+    relay.wait_log("exec is down");
+
+    // Killed while the hook is down; it comes back after the restart.
+    relay.kill9();
+    std::fs::remove_file(dir.path().join("fail")).unwrap();
+    relay.restart();
+    wait_for("the hook to catch up", || {
+        (read_lines(&dir.path().join("hook.env")).len() >= 3).then_some(())
+    });
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
+    assert_eq!(
+        read_lines(&dir.path().join("hook.env")),
+        [
+            format!("{USER} 70.1"),
+            format!("{USER} 70.2"),
+            format!("{USER} 70.3")
+        ],
+        "in order, each once"
+    );
+    let hook_json = read_lines(&dir.path().join("hook.jsonl"));
+    assert_eq!(
+        hook_json,
+        relay.lines(),
+        "the hook got the same objects as the JSON lines"
+    );
+}
