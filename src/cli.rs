@@ -68,6 +68,8 @@ pub struct Cli {
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
+// Parsed once at start; boxing would only make argh's derive harder to use.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Serve),
     Authorize(Authorize),
@@ -85,9 +87,39 @@ pub struct Serve {
     pub listen: String,
 
     /// where JSON lines go: a file to append to, or - for stdout. Defaults
-    /// to - unless another output (--exec) is given.
+    /// to - unless another output (--mqtt, --exec) is given.
     #[argh(option)]
     pub output: Option<String>,
+
+    /// MQTT broker to publish to: mqtt://[user@]host[:port], or mqtts://
+    /// for TLS. Give the password with --mqtt-password-file or
+    /// $WITHINGS_MQTT_PASSWORD, not in the URL. Defaults to none.
+    #[argh(option)]
+    pub mqtt: Option<String>,
+
+    /// a file holding the MQTT password (mode 0600). Defaults to
+    /// $WITHINGS_MQTT_PASSWORD, else none.
+    #[argh(option)]
+    pub mqtt_password_file: Option<PathBuf>,
+
+    /// a PEM file of CA certificates to trust for an mqtts:// broker, in
+    /// addition to the bundled Mozilla roots. Defaults to none.
+    #[argh(option)]
+    pub mqtt_ca: Option<PathBuf>,
+
+    /// first part of every MQTT topic. Defaults to withings.
+    #[argh(option, default = "String::from(\"withings\")")]
+    pub mqtt_prefix: String,
+
+    /// MQTT client id; keep it stable and unique on the broker. Defaults to
+    /// withings-relay.
+    #[argh(option, default = "String::from(\"withings-relay\")")]
+    pub mqtt_client_id: String,
+
+    /// the Home Assistant MQTT discovery prefix; an empty value turns
+    /// discovery off. Defaults to homeassistant.
+    #[argh(option, default = "String::from(\"homeassistant\")")]
+    pub ha_discovery_prefix: String,
 
     /// a program to run for each measure group, with the group's JSON on
     /// stdin and WITHINGS_* variables (WITHINGS_USERID, WITHINGS_WEIGHT_KG,

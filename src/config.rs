@@ -1,8 +1,9 @@
 //! Turns the command line and environment into checked settings. Every
 //! refusal names the flag or variable and says how to fix it.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Serve};
 use crate::error::{Error, Result};
+use crate::mqtt::{self, MqttSettings, Will};
 use crate::secret::Secret;
 use crate::webhook::MEASURE_APPLIS;
 use crate::weburl::BaseUrl;
@@ -12,6 +13,7 @@ use std::path::Path;
 
 pub const ENV_CLIENT_ID: &str = "WITHINGS_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "WITHINGS_CLIENT_SECRET";
+pub const ENV_MQTT_PASSWORD: &str = "WITHINGS_MQTT_PASSWORD";
 
 /// Where to look up environment variables; tests pass a map.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -54,7 +56,7 @@ pub fn client_id(cli: &Cli, env: Env) -> Result<String> {
 pub fn credentials(cli: &Cli, env: Env) -> Result<Credentials> {
     let client_id = client_id(cli, env)?;
     let secret = match &cli.client_secret_file {
-        Some(path) => read_secret_file(path)?,
+        Some(path) => read_secret_file("read --client-secret-file", path)?,
         None => env(ENV_CLIENT_SECRET)
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
@@ -70,18 +72,54 @@ pub fn credentials(cli: &Cli, env: Env) -> Result<Credentials> {
     })
 }
 
-fn read_secret_file(path: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io("read --client-secret-file", path, e))?;
+fn read_secret_file(flag: &'static str, path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(flag, path, e))?;
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o077 != 0 {
             log::warn!(
-                "--client-secret-file {} is readable by other users; chmod 600 it",
+                "{} is readable by other users; chmod 600 it",
                 path.display()
             );
         }
     }
     Ok(text.trim().to_string())
+}
+
+/// The broker settings `serve --mqtt …` asks for, or None without --mqtt.
+pub fn mqtt_settings(args: &Serve, env: Env) -> Result<Option<MqttSettings>> {
+    let Some(url) = &args.mqtt else {
+        return Ok(None);
+    };
+    let mut settings = mqtt::parse_url(url)?;
+    if settings.password.is_some() {
+        log::warn!("--mqtt holds a password, which `ps` shows to every user; use --mqtt-password-file or {ENV_MQTT_PASSWORD}");
+    }
+    let password = match &args.mqtt_password_file {
+        Some(path) => Some(read_secret_file("read --mqtt-password-file", path)?),
+        None => env(ENV_MQTT_PASSWORD).map(|p| p.trim().to_string()),
+    };
+    if let Some(p) = password.filter(|p| !p.is_empty()) {
+        settings.password = Some(Secret::new(p));
+    }
+    if settings.password.is_some() && settings.username.is_none() {
+        return Err(Error::Config(
+            "an MQTT password needs a user name: --mqtt mqtt://USER@host".into(),
+        ));
+    }
+    let topic_flag = |flag: &str, why: String| Error::Config(format!("{flag}: {why}"));
+    mqtt::check_topic(&args.mqtt_prefix).map_err(|why| topic_flag("--mqtt-prefix", why))?;
+    if !args.ha_discovery_prefix.is_empty() {
+        mqtt::check_topic(&args.ha_discovery_prefix)
+            .map_err(|why| topic_flag("--ha-discovery-prefix", why))?;
+    }
+    settings.ca_file = args.mqtt_ca.clone();
+    settings.client_id = args.mqtt_client_id.clone();
+    settings.will = Some(Will {
+        topic: format!("{}/status", args.mqtt_prefix),
+        payload: b"offline".to_vec(),
+        retain: true,
+    });
+    Ok(Some(settings))
 }
 
 /// `--appli 1,4` → [1, 4], refusing applis whose data getmeas does not carry.

@@ -60,6 +60,10 @@ pub fn deliver_pending(outbox: &Outbox, sink: &mut dyn Sink) -> Result<usize> {
 
 fn run_courier(outbox: &Outbox, mut sink: Box<dyn Sink>, nudged: &Receiver<()>) {
     let name = sink.name();
+    // Connect early (MQTT goes `online` at start, not at the first weigh-in).
+    if let Err(e) = sink.idle() {
+        log::warn!("{name}: {e}");
+    }
     let mut attempts: u32 = 0;
     loop {
         let wait = match deliver_pending(outbox, &mut *sink) {

@@ -7,13 +7,14 @@ pub mod serve;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Env};
 use crate::error::{Error, Result};
-use crate::withings::api::{read_ca_file, Api};
+use crate::pem;
+use crate::withings::api::Api;
 
 /// The Withings API client the flags describe.
 pub fn api(cli: &Cli) -> Result<Api> {
     let base = config::url_option("--api-url", &cli.api_url)?;
     let extra_ca = match &cli.ca_file {
-        Some(path) => read_ca_file(path)?,
+        Some(path) => pem::read_certificates("--ca-file", path)?,
         None => Vec::new(),
     };
     Ok(Api::new(base, extra_ca))

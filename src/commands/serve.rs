@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::error::Result;
 use crate::http;
 use crate::link::Linker;
-use crate::output::{ExecHook, JsonLines, Sink};
+use crate::output::{ExecHook, JsonLines, MqttSink, Sink, Topics};
 use crate::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
 use crate::store::StateDir;
 use crate::webhook::Webhook;
@@ -19,8 +19,16 @@ use std::sync::{mpsc, Arc, Mutex};
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// The outputs the flags ask for; JSON lines on stdout when none is named.
-fn sinks(args: &Serve) -> Result<Vec<Box<dyn Sink>>> {
+fn sinks(args: &Serve, env: Env, state: &StateDir) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(settings) = config::mqtt_settings(args, env)? {
+        let topics = Topics {
+            prefix: args.mqtt_prefix.clone(),
+            discovery: Some(args.ha_discovery_prefix.clone()).filter(|p| !p.is_empty()),
+        };
+        let known = state.root().join("mqtt-sensors.json");
+        sinks.push(Box::new(MqttSink::new(settings, topics, known)?));
+    }
     if let Some(program) = &args.exec {
         if args.exec_timeout == 0 {
             return Err(Error::Config(
@@ -57,7 +65,7 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         log::info!("removed {swept} unfinished temp file(s) left by an earlier run");
     }
     let secret = state.webhook_secret()?;
-    let sinks = sinks(args)?;
+    let sinks = sinks(args, env, &state)?;
     let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
     let outbox = Arc::new(state.outbox(&names)?);
     let listener = http::bind(&args.listen)?;

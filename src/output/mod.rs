@@ -3,10 +3,13 @@
 //! per [`Sink`] delivers in order (see `delivery.rs`).
 
 mod exec;
+mod hass;
 mod jsonl;
+mod mqtt;
 
 pub use exec::ExecHook;
 pub use jsonl::JsonLines;
+pub use mqtt::{MqttSink, Topics};
 
 use crate::error::Result;
 use crate::record::Record;

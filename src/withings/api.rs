@@ -45,24 +45,6 @@ fn agent(roots: RootCerts) -> Agent {
         .new_agent()
 }
 
-/// The certificates in a PEM file, for `--ca-file`.
-pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<Certificate<'static>>> {
-    let pem = std::fs::read(path).map_err(|e| Error::io("read --ca-file", path, e))?;
-    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(&pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-            _ => None,
-        })
-        .collect();
-    if certs.is_empty() {
-        return Err(Error::Config(format!(
-            "--ca-file {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
 fn is_tls_failure(e: &ureq::Error) -> bool {
     match e {
         ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,

@@ -1,0 +1,592 @@
+//! One connection to the broker: CONNECT, then QoS 1 publishes that return
+//! only once the broker acknowledged them, pings to keep the connection up,
+//! and DISCONNECT.
+//!
+//! Any error leaves the connection unusable (a half-read packet cannot be
+//! resumed); the caller connects again, and resends what had no PUBACK:
+//! with a clean session the broker keeps nothing for us (§3.1.2.4), so
+//! QoS 1 "at least once" is the caller's resend.
+
+use super::packet::{self, Connect, Packet, Publish, QoS, WillRef};
+use super::MqttSettings;
+use crate::error::{Error, Result};
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long to wait for the TCP connection to a broker.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the broker has to answer (CONNACK, PUBACK, PINGRESP) or to take
+/// our bytes. A broker on the home network answers in milliseconds.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest packet accepted from the broker. It only sends us small
+/// acknowledgements; the cap keeps a broken or hostile peer from making a
+/// router allocate 256 MiB.
+const MAX_INCOMING: u32 = 64 * 1024;
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// A connection to the broker, logged in.
+pub struct Client {
+    stream: Stream,
+    /// `host:port`, for messages.
+    broker: String,
+    tls: bool,
+    keepalive: Duration,
+    /// When we last sent a packet: the keepalive counts from there
+    /// (§3.1.2.10).
+    last_sent: Instant,
+    /// The last packet id used; ids cycle 1..=65535, never 0 ([MQTT-2.3.1-1]).
+    last_id: u16,
+    /// Set by any error; every later call fails fast.
+    broken: bool,
+}
+
+impl Client {
+    /// Connects, sets up TLS if asked, logs in with a clean session and
+    /// waits for the broker's CONNACK. A refused login names the CONNACK
+    /// return code and what to check.
+    pub fn connect(settings: &MqttSettings) -> Result<Client> {
+        let broker = if settings.host.contains(':') {
+            format!("[{}]:{}", settings.host, settings.port)
+        } else {
+            format!("{}:{}", settings.host, settings.port)
+        };
+        let tcp = open_tcp(&settings.host, settings.port, &broker)?;
+        let stream = if settings.tls {
+            Stream::Tls(Box::new(start_tls(settings, &broker, tcp)?))
+        } else {
+            Stream::Plain(tcp)
+        };
+        // §3.1.2.10: a two-byte count of seconds; zero means off.
+        let keepalive_secs = if settings.keepalive.is_zero() {
+            0
+        } else {
+            u16::try_from(settings.keepalive.as_secs().max(1)).unwrap_or(u16::MAX)
+        };
+        let mut client = Client {
+            stream,
+            broker,
+            tls: settings.tls,
+            keepalive: Duration::from_secs(u64::from(keepalive_secs)),
+            last_sent: Instant::now(),
+            last_id: 0,
+            broken: false,
+        };
+        let password = settings
+            .password
+            .as_ref()
+            .filter(|_| settings.username.is_some());
+        let connect = Connect {
+            client_id: &settings.client_id,
+            // Nothing to resume: the caller resends what had no PUBACK.
+            clean_session: true,
+            keepalive: keepalive_secs,
+            username: settings.username.as_deref(),
+            password: password.map(|p| p.expose().as_bytes()),
+            will: settings.will.as_ref().map(|w| WillRef {
+                topic: &w.topic,
+                payload: &w.payload,
+                qos: QoS::AtLeastOnce,
+                retain: w.retain,
+            }),
+        };
+        let bytes = Packet::Connect(connect)
+            .encode()
+            .map_err(|e| Error::Mqtt(format!("login to {}: {e}", client.broker)))?;
+        client.send(&bytes, "CONNECT")?;
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let (first, body) = client.read_packet(deadline, "CONNACK")?;
+        // [MQTT-3.2.0-1]: the first packet from the server is CONNACK.
+        match packet::decode_body(first, &body) {
+            Ok(Packet::Connack {
+                return_code: packet::ACCEPTED,
+                ..
+            }) => {
+                log::debug!("mqtt: connected to {}", client.broker);
+                Ok(client)
+            }
+            Ok(Packet::Connack { return_code, .. }) => Err(Error::Mqtt(refusal(
+                &client.broker,
+                return_code,
+                &settings.client_id,
+            ))),
+            Ok(other) => {
+                Err(client.protocol_error(&format!("{} instead of CONNACK", name(&other))))
+            }
+            Err(e) => Err(client.protocol_error(&e.to_string())),
+        }
+    }
+
+    /// Publishes at QoS 1 and returns Ok only once the broker's PUBACK for
+    /// it arrived (§4.3.2): then, and only then, the broker owns the
+    /// message. No PUBACK within 10 s, or a lost connection, is an Err and
+    /// the message counts as not delivered.
+    pub fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
+        self.usable()?;
+        valid_topic(topic)?;
+        let id = self.next_id();
+        let bytes = self.encode_publish(topic, payload, retain, QoS::AtLeastOnce, Some(id))?;
+        self.send(&bytes, "PUBLISH")?;
+        self.wait_for(
+            "PUBACK",
+            |p| matches!(p, Packet::Puback { packet_id } if *packet_id == id),
+        )
+    }
+
+    /// Publishes at QoS 0: Ok means the bytes left, not that the broker got
+    /// them. For state that the next update replaces anyway.
+    pub fn publish_qos0(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
+        self.usable()?;
+        valid_topic(topic)?;
+        let bytes = self.encode_publish(topic, payload, retain, QoS::AtMostOnce, None)?;
+        self.send(&bytes, "PUBLISH")
+    }
+
+    /// Sends PINGREQ and waits for PINGRESP once half the keepalive has gone
+    /// by without us sending anything; otherwise does nothing. Call it at
+    /// least every `next_keep_alive()`: a broker drops a client silent for
+    /// 1.5 times the keepalive (§3.1.2.10), and then publishes its Will.
+    pub fn keep_alive(&mut self) -> Result<()> {
+        self.usable()?;
+        if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive / 2 {
+            return Ok(());
+        }
+        let bytes = Packet::Pingreq
+            .encode()
+            .map_err(|e| Error::Mqtt(e.to_string()))?;
+        self.send(&bytes, "PINGREQ")?;
+        self.wait_for("PINGRESP", |p| matches!(p, Packet::Pingresp))
+    }
+
+    /// How long until `keep_alive` has something to do; None when the
+    /// keepalive is off.
+    pub fn next_keep_alive(&self) -> Option<Duration> {
+        if self.keepalive.is_zero() {
+            return None;
+        }
+        Some((self.keepalive / 2).saturating_sub(self.last_sent.elapsed()))
+    }
+
+    /// Says goodbye with DISCONNECT, so the broker discards the Will
+    /// ([MQTT-3.1.2-10]); then closes. Just dropping a `Client` closes the
+    /// connection without it, and the broker publishes the Will.
+    pub fn disconnect(mut self) {
+        if self.broken {
+            return;
+        }
+        if let Ok(bytes) = Packet::Disconnect.encode() {
+            // Best effort: if the broker is gone, there is no one to tell.
+            let _ = self.send(&bytes, "DISCONNECT");
+        }
+        if let Stream::Tls(s) = &mut self.stream {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        // [MQTT-3.14.4-1]: after DISCONNECT the client closes the connection.
+        let _ = self.stream.tcp().shutdown(std::net::Shutdown::Both);
+    }
+
+    fn usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::Mqtt(format!(
+                "the connection to {} failed earlier; connect again",
+                self.broker
+            )));
+        }
+        Ok(())
+    }
+
+    fn next_id(&mut self) -> u16 {
+        self.last_id = next_packet_id(self.last_id);
+        self.last_id
+    }
+
+    fn encode_publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        retain: bool,
+        qos: QoS,
+        packet_id: Option<u16>,
+    ) -> Result<Vec<u8>> {
+        Packet::Publish(Publish {
+            dup: false,
+            qos,
+            retain,
+            topic,
+            packet_id,
+            payload,
+        })
+        .encode()
+        .map_err(|e| Error::Mqtt(format!("publish to {topic}: {e}")))
+    }
+
+    fn send(&mut self, bytes: &[u8], what: &str) -> Result<()> {
+        let result = self
+            .stream
+            .tcp()
+            .set_write_timeout(Some(ANSWER_TIMEOUT))
+            .and_then(|()| self.stream.write_all(bytes))
+            .and_then(|()| self.stream.flush());
+        match result {
+            Ok(()) => {
+                self.last_sent = Instant::now();
+                Ok(())
+            }
+            Err(e) => Err(self.io_error(e, &format!("sending {what}"))),
+        }
+    }
+
+    /// Reads packets until `wanted` matches one. PINGRESPs and PUBACKs
+    /// for earlier, abandoned publishes may arrive first and are skipped.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Packet) -> bool) -> Result<()> {
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        loop {
+            let (first, body) = self.read_packet(deadline, what)?;
+            match packet::decode_body(first, &body) {
+                Ok(p) if wanted(&p) => return Ok(()),
+                Ok(p @ (Packet::Pingresp | Packet::Puback { .. })) => {
+                    log::debug!("mqtt: skipping a late {p:?} from {}", self.broker)
+                }
+                Ok(other) => {
+                    let text = format!("{} while waiting for {what}", name(&other));
+                    return Err(self.protocol_error(&text));
+                }
+                Err(e) => return Err(self.protocol_error(&e.to_string())),
+            }
+        }
+    }
+
+    /// Reads one packet: its first byte and its body.
+    fn read_packet(&mut self, deadline: Instant, what: &str) -> Result<(u8, Vec<u8>)> {
+        let result = self.read_packet_io(deadline);
+        match result {
+            Ok(Ok(packet)) => Ok(packet),
+            Ok(Err(text)) => Err(self.protocol_error(&text)),
+            Err(e) => Err(self.io_error(e, &format!("waiting for {what}"))),
+        }
+    }
+
+    fn read_packet_io(
+        &mut self,
+        deadline: Instant,
+    ) -> io::Result<std::result::Result<(u8, Vec<u8>), String>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.tcp().set_read_timeout(Some(left))?;
+        let mut header = [0u8; 5];
+        self.stream.read_exact(&mut header[..2])?;
+        let mut have = 2;
+        // The Remaining Length is 1 to 4 bytes (§2.2.3): read it a byte at
+        // a time, since what follows belongs to the body.
+        let len = loop {
+            match packet::decode_remaining_length(&header[1..have]) {
+                Ok(Some((len, _))) => break len,
+                Ok(None) => {
+                    self.stream.read_exact(&mut header[have..have + 1])?;
+                    have += 1;
+                }
+                Err(e) => return Ok(Err(e.to_string())),
+            }
+        };
+        if len > MAX_INCOMING {
+            return Ok(Err(format!(
+                "a packet of {len} bytes, far more than any acknowledgement"
+            )));
+        }
+        // len <= MAX_INCOMING, so the cast is lossless on 32-bit targets too.
+        let mut body = vec![0u8; len as usize];
+        self.stream.read_exact(&mut body)?;
+        Ok(Ok((header[0], body)))
+    }
+
+    fn protocol_error(&mut self, text: &str) -> Error {
+        self.broken = true;
+        Error::Mqtt(format!(
+            "broker {} broke the MQTT 3.1.1 protocol ({text}); is it an MQTT broker?",
+            self.broker
+        ))
+    }
+
+    fn io_error(&mut self, e: io::Error, doing: &str) -> Error {
+        self.broken = true;
+        if let Some(tls) = tls_error(&e) {
+            return Error::Mqtt(tls_message(&self.broker, tls, None));
+        }
+        let broker = &self.broker;
+        Error::Mqtt(match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+                "no progress with broker {broker} for {} s while {doing}; the connection is dropped",
+                ANSWER_TIMEOUT.as_secs()
+            ),
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+                if doing == "waiting for CONNACK" && !self.tls =>
+            {
+                format!("broker {broker} closed the connection without answering CONNECT: if that port expects TLS, use mqtts://")
+            }
+            io::ErrorKind::UnexpectedEof => {
+                format!("broker {broker} closed the connection while {doing}")
+            }
+            _ => format!("connection to broker {broker} failed while {doing}: {e}"),
+        })
+    }
+}
+
+/// A bad topic comes from the configuration (`--mqtt-prefix`), so it is a
+/// `Config` error: retrying cannot fix it.
+fn valid_topic(topic: &str) -> Result<()> {
+    packet::check_topic(topic).map_err(|e| Error::Config(format!("mqtt: {e}; check --mqtt-prefix")))
+}
+
+/// The id after `last`: 1..=65535 and round again, skipping 0, which
+/// [MQTT-2.3.1-1] reserves.
+fn next_packet_id(last: u16) -> u16 {
+    last.checked_add(1).unwrap_or(1)
+}
+
+/// The CONNACK refusal as a sentence that says what to check (§3.2.2.3).
+fn refusal(broker: &str, code: u8, client_id: &str) -> String {
+    let (meaning, advice) = match code {
+        1 => (
+            "unacceptable protocol version",
+            "the broker does not speak MQTT 3.1.1; use one that does (mosquitto 1.3 or later)".to_string(),
+        ),
+        2 => (
+            "identifier rejected",
+            format!("the broker does not accept the client id {client_id:?}; allow it on the broker"),
+        ),
+        3 => (
+            "server unavailable",
+            "the broker runs but its MQTT service is not available; it is retried".to_string(),
+        ),
+        4 => (
+            "bad user name or password",
+            "check the user and password in --mqtt / --mqtt-password-file".to_string(),
+        ),
+        5 => (
+            "not authorized",
+            // mosquitto 2 sends this, not 4, for a wrong password too.
+            "check the user and password in --mqtt / --mqtt-password-file, and that the broker lets that user connect".to_string(),
+        ),
+        _ => (
+            "unknown return code",
+            "the broker answered with a code MQTT 3.1.1 does not define".to_string(),
+        ),
+    };
+    format!("broker {broker} refused the login (CONNACK return code {code}, {meaning}): {advice}")
+}
+
+fn name(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::Connack { .. } => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::Puback { .. } => "PUBACK",
+        Packet::Pingreq => "PINGREQ",
+        Packet::Pingresp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
+    }
+}
+
+/// A TCP connection to the first address of `host` that answers.
+fn open_tcp(host: &str, port: u16, broker: &str) -> Result<TcpStream> {
+    let addrs = (host, port).to_socket_addrs().map_err(|e| {
+        Error::Mqtt(format!(
+            "cannot resolve the broker's host {host}: {e}; check the host in --mqtt"
+        ))
+    })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(tcp) => {
+                // Our packets are small and each waits for an answer:
+                // don't let Nagle hold them back.
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(Error::Mqtt(match last {
+        Some(e) => format!(
+            "cannot connect to broker {broker}: {e}; check that the broker runs and the host and port in --mqtt"
+        ),
+        None => format!("the broker's host {host} has no address; check the host in --mqtt"),
+    }))
+}
+
+/// The TLS handshake, done here so a certificate problem is reported as
+/// such and not as a failed CONNECT.
+fn start_tls(
+    settings: &MqttSettings,
+    broker: &str,
+    mut tcp: TcpStream,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(path) = &settings.ca_file {
+        for cert in read_ca_file(path)? {
+            roots.add(cert).map_err(|e| {
+                Error::Config(format!(
+                    "--mqtt-ca {}: a certificate in it is unusable as a CA ({e})",
+                    path.display()
+                ))
+            })?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(settings.host.clone()).map_err(|_| {
+        Error::Config(format!(
+            "--mqtt: {} is not a valid host name for TLS",
+            settings.host
+        ))
+    })?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
+        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?;
+    tcp.set_read_timeout(Some(ANSWER_TIMEOUT))
+        .and_then(|()| tcp.set_write_timeout(Some(ANSWER_TIMEOUT)))
+        .map_err(|e| Error::Mqtt(format!("connection to broker {broker}: {e}")))?;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            return Err(Error::Mqtt(match tls_error(&e) {
+                Some(tls) => tls_message(broker, tls, settings.ca_file.as_deref()),
+                None => format!(
+                    "TLS handshake with broker {broker} failed ({e}): is that port a TLS port? For a plain one use mqtt://"
+                ),
+            }));
+        }
+    }
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
+/// The certificates of a `--mqtt-ca` PEM file, as rustls takes them.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    Ok(crate::pem::read_certificates("--mqtt-ca", path)?
+        .iter()
+        .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+        .collect())
+}
+
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// A TLS failure in words; `ca` is the --mqtt-ca file, if any.
+fn tls_message(broker: &str, e: &rustls::Error, ca: Option<&std::path::Path>) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = e else {
+        return format!("TLS with broker {broker} failed: {e}");
+    };
+    let fix = match cert {
+        C::UnknownIssuer | C::BadSignature => match ca {
+            Some(path) => format!(
+                "it is not signed by the CA in --mqtt-ca {} nor by a public CA; check that file holds the CA that signed the broker's certificate",
+                path.display()
+            ),
+            None => "it is not signed by a public CA; if the broker uses a private CA, pass that CA's certificate with --mqtt-ca".to_string(),
+        },
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not made out for the host in --mqtt; use the host name the certificate names".to_string()
+        }
+        C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+            "it has expired or is not valid yet; renew it, or check this machine's clock".to_string()
+        }
+        _ => "check the broker's certificate".to_string(),
+    };
+    format!("the TLS certificate of broker {broker} is not trusted ({e}): {fix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_ids_cycle_and_skip_zero() {
+        assert_eq!(next_packet_id(0), 1);
+        assert_eq!(next_packet_id(1), 2);
+        assert_eq!(next_packet_id(65_534), 65_535);
+        assert_eq!(next_packet_id(65_535), 1);
+    }
+
+    #[test]
+    fn every_refusal_names_its_code_and_a_fix() {
+        for code in 1..=6 {
+            let text = refusal("b:1883", code, "relay");
+            assert!(
+                text.contains(&format!("CONNACK return code {code}")),
+                "{text}"
+            );
+            assert!(text.contains("b:1883"), "{text}");
+        }
+        assert!(refusal("b", 4, "x").contains("--mqtt-password-file"));
+        assert!(refusal("b", 5, "x").contains("not authorized"));
+        assert!(refusal("b", 5, "x").contains("--mqtt-password-file"));
+        assert!(refusal("b", 2, "relay").contains("\"relay\""));
+    }
+
+    #[test]
+    fn certificate_advice_depends_on_the_problem() {
+        use rustls::CertificateError as C;
+        let unknown = rustls::Error::InvalidCertificate(C::UnknownIssuer);
+        assert!(
+            tls_message("b", &unknown, None).contains("pass that CA's certificate with --mqtt-ca")
+        );
+        let ca = std::path::Path::new("/etc/my-ca.pem");
+        assert!(tls_message("b", &unknown, Some(ca)).contains("/etc/my-ca.pem"));
+        let expired = rustls::Error::InvalidCertificate(C::Expired);
+        assert!(tls_message("b", &expired, None).contains("clock"));
+        let name = rustls::Error::InvalidCertificate(C::NotValidForName);
+        assert!(tls_message("b", &name, None).contains("host name"));
+    }
+}

@@ -1,0 +1,59 @@
+//! A small synchronous MQTT 3.1.1 publisher: the relay only ever connects,
+//! publishes, pings and disconnects, so this is all it needs, over a plain
+//! `TcpStream` or the rustls that ureq already links.
+//!
+//! `url.rs` reads `--mqtt`, `packet.rs` turns packets into bytes and back,
+//! `client.rs` holds one connection to the broker.
+
+mod client;
+pub mod packet;
+mod url;
+
+pub use client::Client;
+pub use packet::check_topic;
+pub use url::{parse_url, DEFAULT_PORT, DEFAULT_TLS_PORT};
+
+use crate::secret::Secret;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What `parse_url` fills in for the client id.
+pub const DEFAULT_CLIENT_ID: &str = "withings-relay";
+
+/// What `parse_url` fills in for the keepalive: mosquitto's own default.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Everything needed to connect to one broker.
+#[derive(Debug, Clone)]
+pub struct MqttSettings {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://`: TLS through rustls, checked against the bundled Mozilla
+    /// roots plus `ca_file`.
+    pub tls: bool,
+    pub username: Option<String>,
+    /// Sent only if `username` is set too ([MQTT-3.1.2-22]).
+    pub password: Option<Secret>,
+    /// A PEM file of CA certificates to trust in addition to the bundled
+    /// roots, for a broker with a private CA (`--mqtt-ca`). Defaults to none.
+    pub ca_file: Option<PathBuf>,
+    /// Brokers must accept 1 to 23 letters and digits ([MQTT-3.1.3-5]);
+    /// mosquitto accepts longer ones. Keep it stable: a second client with
+    /// the same id disconnects the first. Defaults to `withings-relay`.
+    pub client_id: String,
+    /// How long the connection may be idle before the broker drops it (it
+    /// waits 1.5 times this, §3.1.2.10). Whole seconds, at most 65535;
+    /// zero turns it off. Defaults to 60 s.
+    pub keepalive: Duration,
+    /// Published by the broker if the connection ends without DISCONNECT.
+    /// Defaults to none.
+    pub will: Option<Will>,
+}
+
+/// A Last Will (§3.1.2.5), sent at QoS 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}

@@ -1,0 +1,291 @@
+//! The MQTT output: per measure the latest value as a plain retained
+//! number, the whole group as JSON, `online`/`offline` status with the Last
+//! Will, and Home Assistant discovery configs. A group counts as delivered
+//! when every one of its publishes was acknowledged (QoS 1 PUBACK); after a
+//! broken connection the group resumes at the first unacknowledged publish,
+//! so nothing acknowledged is published twice by this process.
+
+use super::hass;
+use super::Sink;
+use crate::error::Result;
+use crate::mqtt::{Client, MqttSettings};
+use crate::record::RecordView;
+use crate::store::atomic;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A sensor the relay has announced, and the newest measurement date
+/// published on its retained topic (an edited old group must not replace a
+/// newer value).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownSensor {
+    pub unit: Option<String>,
+    pub date: i64,
+}
+
+/// userid → measure key → sensor.
+pub type Known = BTreeMap<String, BTreeMap<String, KnownSensor>>;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub retain: bool,
+}
+
+pub struct Topics {
+    pub prefix: String,
+    /// None when HA discovery is off.
+    pub discovery: Option<String>,
+}
+
+impl Topics {
+    fn config(&self, discovery: &str, userid: &str, key: &str, unit: Option<&str>) -> Message {
+        Message {
+            topic: hass::config_topic(discovery, userid, key),
+            payload: hass::sensor_config(&self.prefix, userid, key, unit)
+                .to_string()
+                .into_bytes(),
+            retain: true,
+        }
+    }
+
+    /// Pure: what one record publishes, in order, and the sensors it makes
+    /// known: configs for sensors HA has not seen, latest values, the group.
+    pub fn plan(&self, line: &str, known: &Known) -> Result<(Vec<Message>, Known)> {
+        let record = RecordView::parse(line)?;
+        let mut after = known.clone();
+        let sensors = after.entry(record.userid.clone()).or_default();
+        let mut configs = Vec::new();
+        let mut values = Vec::new();
+        for m in &record.measures {
+            let key = m.key();
+            let fresh = !sensors.contains_key(&key);
+            let sensor = sensors.entry(key.clone()).or_insert_with(|| KnownSensor {
+                unit: m.unit.clone(),
+                date: i64::MIN,
+            });
+            if fresh {
+                if let Some(discovery) = &self.discovery {
+                    configs.push(self.config(discovery, &record.userid, &key, m.unit.as_deref()));
+                }
+            }
+            if record.date >= sensor.date {
+                sensor.date = record.date;
+                values.push(Message {
+                    topic: hass::state_topic(&self.prefix, &record.userid, &key),
+                    payload: m.number().as_bytes().to_vec(),
+                    retain: true,
+                });
+            }
+        }
+        let mut plan = configs;
+        plan.extend(values);
+        plan.push(Message {
+            topic: format!("{}/{}/measurement", self.prefix, record.userid),
+            payload: line.as_bytes().to_vec(),
+            retain: false,
+        });
+        Ok((plan, after))
+    }
+
+    /// What a fresh connection publishes first: `online`, and every known
+    /// sensor's config (a broker without persistence forgot them).
+    pub fn on_connect(&self, known: &Known) -> Vec<Message> {
+        let mut out = vec![Message {
+            topic: hass::status_topic(&self.prefix),
+            payload: b"online".to_vec(),
+            retain: true,
+        }];
+        if let Some(discovery) = &self.discovery {
+            for (userid, sensors) in known {
+                for (key, s) in sensors {
+                    out.push(self.config(discovery, userid, key, s.unit.as_deref()));
+                }
+            }
+        }
+        out
+    }
+}
+
+pub struct MqttSink {
+    settings: MqttSettings,
+    topics: Topics,
+    known_path: PathBuf,
+    known: Known,
+    client: Option<Client>,
+    /// The record being delivered and how many of its publishes were
+    /// acknowledged before the connection broke.
+    in_flight: Option<(String, usize)>,
+}
+
+impl MqttSink {
+    pub fn new(settings: MqttSettings, topics: Topics, known_path: PathBuf) -> Result<MqttSink> {
+        let known = atomic::read_json(&known_path)?.unwrap_or_default();
+        Ok(MqttSink {
+            settings,
+            topics,
+            known_path,
+            known,
+            client: None,
+            in_flight: None,
+        })
+    }
+
+    fn connected(&mut self) -> Result<&mut Client> {
+        if self.client.is_none() {
+            let mut client = Client::connect(&self.settings)?;
+            for m in self.topics.on_connect(&self.known) {
+                client.publish(&m.topic, &m.payload, m.retain)?;
+            }
+            log::info!(
+                "mqtt: connected to {}:{}",
+                self.settings.host,
+                self.settings.port
+            );
+            self.client = Some(client);
+        }
+        // Set just above.
+        Ok(self.client.as_mut().expect("connected"))
+    }
+}
+
+impl Sink for MqttSink {
+    fn name(&self) -> &'static str {
+        "mqtt"
+    }
+
+    fn deliver(&mut self, line: &str) -> Result<()> {
+        let (plan, after) = self.topics.plan(line, &self.known)?;
+        let skip = match &self.in_flight {
+            Some((l, acked)) if l == line => *acked,
+            _ => 0,
+        };
+        self.in_flight = Some((line.to_string(), skip));
+        let client = match self.connected() {
+            Ok(c) => c,
+            Err(e) => {
+                self.client = None;
+                return Err(e);
+            }
+        };
+        for (i, m) in plan.iter().enumerate().skip(skip) {
+            if let Err(e) = client.publish(&m.topic, &m.payload, m.retain) {
+                self.client = None;
+                self.in_flight = Some((line.to_string(), i));
+                return Err(e);
+            }
+        }
+        self.in_flight = None;
+        if after != self.known {
+            atomic::write_json(&self.known_path, &after)?;
+            self.known = after;
+        }
+        Ok(())
+    }
+
+    fn idle_interval(&self) -> Option<Duration> {
+        Some(self.settings.keepalive / 2)
+    }
+
+    fn idle(&mut self) -> Result<()> {
+        let result = match &mut self.client {
+            Some(client) => client.keep_alive(),
+            None => self.connected().map(|_| ()),
+        };
+        if result.is_err() {
+            self.client = None;
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(date: i64, weight: &str) -> String {
+        format!(
+            r#"{{"userid":"42","grpid":1,"date":{date},"time":"t","modified":1,"attrib":0,"category":1,"deviceid":null,"model":null,"measures":[{{"type":1,"name":"weight","value":{weight},"unit":"kg"}},{{"type":11,"name":"heart_rate","value":61,"unit":"bpm"}}]}}"#
+        )
+    }
+
+    fn topics(discovery: bool) -> Topics {
+        Topics {
+            prefix: "withings".into(),
+            discovery: discovery.then(|| "homeassistant".to_string()),
+        }
+    }
+
+    fn shown(plan: &[Message]) -> Vec<String> {
+        plan.iter()
+            .map(|m| format!("{}{}", m.topic, if m.retain { " (retained)" } else { "" }))
+            .collect()
+    }
+
+    #[test]
+    fn a_first_group_announces_its_sensors_then_publishes_values_then_the_group() {
+        let (plan, known) = topics(true)
+            .plan(&line(100, "72.5"), &Known::new())
+            .unwrap();
+        assert_eq!(
+            shown(&plan),
+            [
+                "homeassistant/sensor/withings_42/weight/config (retained)",
+                "homeassistant/sensor/withings_42/heart_rate/config (retained)",
+                "withings/42/weight (retained)",
+                "withings/42/heart_rate (retained)",
+                "withings/42/measurement",
+            ]
+        );
+        assert_eq!(plan[2].payload, b"72.5");
+        assert_eq!(
+            known["42"]["weight"],
+            KnownSensor {
+                unit: Some("kg".into()),
+                date: 100
+            }
+        );
+    }
+
+    #[test]
+    fn known_sensors_are_not_announced_again_and_old_groups_keep_newer_values() {
+        let (_, known) = topics(true)
+            .plan(&line(100, "72.5"), &Known::new())
+            .unwrap();
+        let (plan, _) = topics(true).plan(&line(200, "72.4"), &known).unwrap();
+        assert_eq!(
+            shown(&plan),
+            [
+                "withings/42/weight (retained)",
+                "withings/42/heart_rate (retained)",
+                "withings/42/measurement"
+            ]
+        );
+        let (plan, _) = topics(true).plan(&line(50, "80"), &known).unwrap();
+        assert_eq!(
+            shown(&plan),
+            ["withings/42/measurement"],
+            "an edit of an older group"
+        );
+    }
+
+    #[test]
+    fn without_discovery_no_configs_and_connect_sends_status_only() {
+        let (plan, known) = topics(false)
+            .plan(&line(100, "72.5"), &Known::new())
+            .unwrap();
+        assert_eq!(plan.len(), 3);
+        assert_eq!(
+            shown(&topics(false).on_connect(&known)),
+            ["withings/status (retained)"]
+        );
+        assert_eq!(
+            topics(true).on_connect(&known).len(),
+            3,
+            "status and two configs"
+        );
+    }
+}
