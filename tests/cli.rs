@@ -68,9 +68,22 @@ fn help_documents_every_option_with_its_default() {
         "--listen",
         "Defaults to 0.0.0.0:8080",
         "--output",
-        "Defaults to -",
+        "Defaults to - unless",
         "--appli",
         "Defaults to 1",
+        "--mqtt ",
+        "--mqtt-password-file",
+        "$WITHINGS_MQTT_PASSWORD",
+        "--mqtt-ca",
+        "--mqtt-prefix",
+        "Defaults to withings.",
+        "--mqtt-client-id",
+        "--ha-discovery-prefix",
+        "Defaults to homeassistant",
+        "--exec ",
+        "--exec-arg",
+        "--exec-timeout",
+        "Defaults to 30",
     ] {
         assert!(serve.contains(text), "{text:?} missing from serve --help");
     }
