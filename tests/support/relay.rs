@@ -324,8 +324,9 @@ impl Relay {
         })
     }
 
-    pub fn queued(&self) -> usize {
-        std::fs::read_dir(self.state_dir.join("queue"))
+    /// Files in a state subdirectory, not counting unfinished temp files.
+    fn count_files(&self, sub: &str) -> usize {
+        std::fs::read_dir(self.state_dir.join(sub))
             .map(|d| {
                 d.flatten()
                     .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
@@ -334,15 +335,14 @@ impl Relay {
             .unwrap_or(0)
     }
 
+    /// Acknowledged notifications not yet synced.
+    pub fn queued(&self) -> usize {
+        self.count_files("queue")
+    }
+
     /// Measurement groups some sink has yet to deliver.
     pub fn outbox_records(&self) -> usize {
-        std::fs::read_dir(self.state_dir.join("outbox/records"))
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                    .count()
-            })
-            .unwrap_or(0)
+        self.count_files("outbox/records")
     }
 
     pub fn user_file(&self, userid: u64) -> Value {
