@@ -25,7 +25,7 @@ lint:
 unit-and-e2e:
 	$(CARGO) test --locked
 
-test: test-deps lint unit-and-e2e
+test: test-deps lint unit-and-e2e test-routers test-initd
 
 # Figures, not pass/fail: webhook latency and the relay's memory, on the
 # release binary against the fake Withings.
@@ -36,3 +36,41 @@ clean:
 	$(CARGO) clean
 
 # --- router builds (issue: router builds) below this line ---
+
+# Static, stripped binaries for routers and the Raspberry Pi, built without
+# Docker: zig (from PyPI) is the musl C compiler and linker, and std is
+# rebuilt for each target with the size levers of scripts/cross-build.
+# scripts/router-lib.sh pins the toolchain, zig and cargo-zigbuild and
+# installs them when missing. `make armv7` etc. build one; each lands in
+# target/cross/<rust target>/release/withings-relay. See README.md, "Routers and the Raspberry Pi".
+ROUTER_ARCHES := armv7 armv6 aarch64 mipsel mips
+
+.PHONY: routers $(ROUTER_ARCHES) dist test-routers test-initd
+
+$(ROUTER_ARCHES):
+	scripts/cross-build $@
+
+routers:
+	scripts/cross-build $(ROUTER_ARCHES)
+
+# dist/withings-relay-<arch> for each, checked static, and dist/SHA256SUMS.
+dist: routers
+	scripts/dist $(ROUTER_ARCHES)
+
+# Every target built, checked static and for its machine and float ABI,
+# held to its size limit (armv7 1.6 MB, mipsel 2.4 MB), and run under qemu:
+# --version and the end-to-end webhook test (on mips, 32-bit and big-endian,
+# every integration test); then the unit tests under qemu on mips.
+test-routers: routers
+	scripts/check-static $(ROUTER_ARCHES)
+	scripts/check-size $(ROUTER_ARCHES)
+	scripts/smoke-routers $(ROUTER_ARCHES)
+	scripts/cross-unit-tests mips
+
+# The OpenWrt init script's command line against stubs of procd and UCI
+# (under sh, bash and busybox ash), the systemd unit through
+# systemd-analyze, and shellcheck on every script of these.
+test-initd:
+	shellcheck -x init.d/withings-relay tests/initd/run tests/initd/stubs.sh tests/initd/check-unit $(wildcard scripts/*)
+	tests/initd/run
+	tests/initd/check-unit
