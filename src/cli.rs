@@ -113,7 +113,7 @@ pub struct Serve {
 
     /// MQTT client id; keep it stable and unique on the broker. Defaults to
     /// withings-relay.
-    #[argh(option, default = "String::from(\"withings-relay\")")]
+    #[argh(option, default = "crate::mqtt::DEFAULT_CLIENT_ID.to_string()")]
     pub mqtt_client_id: String,
 
     /// the Home Assistant MQTT discovery prefix; an empty value turns

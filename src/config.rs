@@ -115,7 +115,7 @@ pub fn mqtt_settings(args: &Serve, env: Env) -> Result<Option<MqttSettings>> {
     settings.ca_file = args.mqtt_ca.clone();
     settings.client_id = args.mqtt_client_id.clone();
     settings.will = Some(Will {
-        topic: format!("{}/status", args.mqtt_prefix),
+        topic: crate::output::status_topic(&args.mqtt_prefix),
         payload: b"offline".to_vec(),
         retain: true,
     });

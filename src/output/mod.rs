@@ -8,6 +8,7 @@ mod jsonl;
 mod mqtt;
 
 pub use exec::ExecHook;
+pub use hass::status_topic;
 pub use jsonl::JsonLines;
 pub use mqtt::{MqttSink, Topics};
 

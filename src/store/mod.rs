@@ -80,10 +80,7 @@ impl StateDir {
     }
 
     pub fn lock_user(&self, userid: &str) -> Result<UserLock> {
-        if !is_valid_userid(userid) {
-            return Err(Error::UnknownUser(userid.escape_debug().to_string()));
-        }
-        lock::lock_user(&self.root.join("locks"), userid)
+        lock::lock_user(&self.root.join("locks"), users::checked_userid(userid)?)
     }
 
     /// The secret in the notification route, made on first start and kept.

@@ -4,7 +4,7 @@
 //! worker groups work without reading every file.
 
 use super::atomic;
-use super::users::is_valid_userid;
+use super::users::{checked_userid, is_valid_userid};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -36,16 +36,14 @@ impl Queue {
     /// Stores the notification durably; when this returns Ok it survives a
     /// kill -9 or power cut.
     pub fn push(&self, n: &Notification) -> Result<()> {
-        if !is_valid_userid(&n.userid) {
-            return Err(Error::UnknownUser(n.userid.escape_debug().to_string()));
-        }
+        let userid = checked_userid(&n.userid)?;
         // Nanoseconds + pid + a sequence keep names unique across restarts
         // and sort them in arrival order.
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{nanos:020}-{}-{seq}-{}.json", std::process::id(), n.userid);
+        let name = format!("{nanos:020}-{}-{seq}-{userid}.json", std::process::id());
         atomic::write_json(&self.dir.join(name), n)
     }
 

@@ -3,8 +3,8 @@
 //! after it, because whether `lastupdate` is inclusive is UNCONFIRMED.
 
 use super::atomic;
-use super::users::is_valid_userid;
-use crate::error::{Error, Result};
+use super::users::checked_userid;
+use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -57,10 +57,7 @@ impl SyncStates {
     }
 
     fn path(&self, userid: &str) -> Result<PathBuf> {
-        if !is_valid_userid(userid) {
-            return Err(Error::UnknownUser(userid.escape_debug().to_string()));
-        }
-        Ok(self.dir.join(format!("{userid}.json")))
+        Ok(self.dir.join(format!("{}.json", checked_userid(userid)?)))
     }
 
     pub fn load(&self, userid: &str) -> Result<Option<SyncState>> {

@@ -30,6 +30,16 @@ pub fn is_valid_userid(s: &str) -> bool {
     !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The user id itself, if it may become part of a file name; otherwise the
+/// error every store gives for a user it cannot know.
+pub fn checked_userid(userid: &str) -> Result<&str> {
+    if is_valid_userid(userid) {
+        Ok(userid)
+    } else {
+        Err(Error::UnknownUser(userid.escape_debug().to_string()))
+    }
+}
+
 pub struct Users {
     dir: PathBuf,
 }
@@ -40,10 +50,7 @@ impl Users {
     }
 
     fn path(&self, userid: &str) -> Result<PathBuf> {
-        if !is_valid_userid(userid) {
-            return Err(Error::UnknownUser(userid.escape_debug().to_string()));
-        }
-        Ok(self.dir.join(format!("{userid}.json")))
+        Ok(self.dir.join(format!("{}.json", checked_userid(userid)?)))
     }
 
     pub fn load(&self, userid: &str) -> Result<Option<UserRecord>> {
