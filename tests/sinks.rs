@@ -96,3 +96,57 @@ fn a_failing_hook_holds_up_nothing_and_catches_up_in_order_after_a_restart() {
         "the hook got the same objects as the JSON lines"
     );
 }
+
+/// Tried: a hook that prints its whole environment, with the relay started
+/// as the OpenWrt init script starts it (client secret and MQTT password in
+/// the environment) plus an unrelated variable. The hook's output goes to
+/// the log, so whatever it inherits would leak there: it must see only the
+/// allow-list and its measurement variables.
+#[test]
+fn a_hook_inherits_no_secret_from_the_relay() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("exec-env");
+    fake.add_user(USER);
+    let mut relay =
+        support::relay::Relay::configure(&fake, dir.path(), &["--exec", "/usr/bin/env"]);
+    relay.set_env("WITHINGS_MQTT_PASSWORD", "mqtt-secret-4711");
+    relay.set_env("UNRELATED_SETTING", "should-not-pass");
+    relay.set_env("TZ", "Europe/Paris");
+    relay.restart();
+    let (status, page) = relay.link(&fake, USER);
+    assert_eq!(status, 200, "{page}");
+    let t = fake.now() as i64;
+    fake.add_group(USER, Group::weight(1, t - 5, t - 5, 72_500, -3));
+    assert_eq!(relay.notify(&notification_form(&fake, USER)), 200);
+    relay.wait_log("WITHINGS_WEIGHT_KG=72.5");
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
+    let log = relay.log_text();
+    let hook_env: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_once("exec /usr/bin/env stdout: ").map(|(_, v)| v))
+        .collect();
+    let names: Vec<&str> = hook_env
+        .iter()
+        .filter_map(|kv| kv.split_once('=').map(|(k, _)| k))
+        .collect();
+    assert!(names.contains(&"TZ"), "allow-listed TZ passes: {names:?}");
+    assert!(names.contains(&"WITHINGS_USERID"), "{names:?}");
+    for name in &names {
+        assert!(
+            ["PATH", "HOME", "LANG", "TZ"].contains(name)
+                || ["USERID", "GRPID", "DATE", "TIME", "WEIGHT_KG"]
+                    .iter()
+                    .any(|v| *name == format!("WITHINGS_{v}")),
+            "the hook inherited {name}: {names:?}"
+        );
+    }
+    for secret in [
+        support::fake_withings::CLIENT_SECRET,
+        "mqtt-secret-4711",
+        "should-not-pass",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}

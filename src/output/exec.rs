@@ -57,6 +57,20 @@ pub fn hook_env(line: &str) -> Result<Vec<(String, String)>> {
     Ok(env)
 }
 
+/// The only variables a hook inherits from the relay. The relay's own
+/// environment holds secrets (`WITHINGS_CLIENT_SECRET`, the MQTT password:
+/// the OpenWrt init script passes both that way), and a hook that prints its
+/// environment would put them in the system log.
+const INHERITED: [&str; 4] = ["PATH", "HOME", "LANG", "TZ"];
+
+/// Pure: the allow-listed part of the relay's environment, as `get` reads it.
+pub fn inherited_env(get: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+    INHERITED
+        .iter()
+        .filter_map(|name| get(name).map(|value| (name.to_string(), value)))
+        .collect()
+}
+
 /// Reads a pipe on its own thread. The text arrives on the channel when the
 /// pipe closes, which a background process the hook started may delay.
 fn read_capped(pipe: Option<impl Read + Send + 'static>) -> Receiver<String> {
@@ -103,6 +117,8 @@ impl Sink for ExecHook {
     fn deliver(&mut self, line: &str) -> Result<()> {
         let mut child = Command::new(&self.program)
             .args(&self.args)
+            .env_clear()
+            .envs(inherited_env(|name| std::env::var(name).ok()))
             .envs(hook_env(line)?)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -163,6 +179,23 @@ mod tests {
         assert_eq!(get("WITHINGS_BODY_TEMPERATURE_C"), Some("36.6"));
         assert_eq!(get("WITHINGS_PULSE_WAVE_VELOCITY_M_S"), Some("7.1"));
         assert_eq!(get("WITHINGS_AFIB_RESULT"), Some("0"));
+    }
+
+    #[test]
+    fn hooks_inherit_only_the_allow_list() {
+        let relay_env = |name: &str| match name {
+            "PATH" => Some("/usr/bin:/bin".to_string()),
+            "TZ" => Some("Europe/Paris".to_string()),
+            "WITHINGS_CLIENT_SECRET" | "WITHINGS_MQTT_PASSWORD" => Some("hunter2".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            inherited_env(relay_env),
+            [
+                ("PATH".to_string(), "/usr/bin:/bin".to_string()),
+                ("TZ".to_string(), "Europe/Paris".to_string())
+            ]
+        );
     }
 
     #[test]

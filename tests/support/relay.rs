@@ -138,6 +138,7 @@ pub struct Relay {
     pub log: PathBuf,
     pub api_url: String,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Relay {
@@ -159,7 +160,13 @@ impl Relay {
             log: dir.join("relay.log"),
             api_url: fake.url(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every later start of `serve`.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_string(), value.to_string()));
     }
 
     pub fn public_url(&self) -> String {
@@ -201,6 +208,7 @@ impl Relay {
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
             .args(["--output", &self.output.display().to_string()])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
