@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::{Reply, Request, Response};
 use crate::page;
 use crate::session::{record_from_tokens, Session};
-use crate::store::{is_valid_userid, StateCheck, StateDir, SyncState};
+use crate::store::{is_valid_userid, LockWait, StateCheck, StateDir, SyncState};
 use crate::sync::INITIAL_LOOKBACK_SECS;
 use crate::withings::api::Api;
 use crate::withings::notify;
@@ -149,7 +149,7 @@ impl Linker {
             )));
         }
         let now = self.clock.now();
-        let _lock = self.state.lock_user(&tokens.userid)?;
+        let _lock = self.state.lock_user(&tokens.userid, LockWait::Block)?;
         self.state
             .users
             .save(&record_from_tokens(&tokens, now, now))?;

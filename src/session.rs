@@ -6,7 +6,7 @@
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::store::{StateDir, UserLock, UserRecord};
+use crate::store::{LockWait, StateDir, UserRecord};
 use crate::withings::api::Api;
 use crate::withings::oauth::{self, Credentials, TokenSet};
 use crate::withings::status::{family, Family};
@@ -51,12 +51,13 @@ pub struct Session<'a> {
     state: &'a StateDir,
     clock: &'a dyn Clock,
     user: UserRecord,
-    _lock: UserLock,
+    wait: LockWait,
 }
 
 impl<'a> Session<'a> {
-    /// Locks the user against other processes and loads its tokens; the
-    /// lock is held until the session is dropped.
+    /// Loads the user's tokens. Nothing is locked: the per-user lock is
+    /// taken only around a refresh (see [`Session::refresh`]), and by
+    /// default a session gives up at once when another process holds it.
     pub fn open(
         api: &'a Api,
         creds: &'a Credentials,
@@ -64,7 +65,6 @@ impl<'a> Session<'a> {
         clock: &'a dyn Clock,
         userid: &str,
     ) -> Result<Session<'a>> {
-        let lock = state.lock_user(userid)?;
         let user = state
             .users
             .load(userid)?
@@ -80,8 +80,15 @@ impl<'a> Session<'a> {
             state,
             clock,
             user,
-            _lock: lock,
+            wait: LockWait::GiveUp,
         })
+    }
+
+    /// Makes a refresh wait for another process's refresh of this user
+    /// instead of failing: for hand-run commands.
+    pub fn waiting_for_lock(mut self) -> Session<'a> {
+        self.wait = LockWait::Block;
+        self
     }
 
     pub fn userid(&self) -> &str {
@@ -92,7 +99,30 @@ impl<'a> Session<'a> {
         self.api
     }
 
+    /// Refreshes under the user's lock. The user file is read again under
+    /// it: another process may have refreshed meanwhile, and then its new
+    /// pair is the one to use (our refresh token may already be dead).
     fn refresh(&mut self) -> Result<()> {
+        let _lock = self.state.lock_user(&self.user.userid, self.wait)?;
+        let stored = self
+            .state
+            .users
+            .load(&self.user.userid)?
+            .ok_or_else(|| Error::UnknownUser(self.user.userid.clone()))?;
+        if stored.needs_reauth {
+            return Err(Error::ReauthNeeded {
+                userid: stored.userid,
+            });
+        }
+        let refreshed_elsewhere = stored.access_token != self.user.access_token;
+        self.user = stored;
+        if refreshed_elsewhere && !needs_refresh(self.user.access_expires_at, self.clock.now()) {
+            log::debug!(
+                "user {}: another process refreshed the tokens; using its pair",
+                self.user.userid
+            );
+            return Ok(());
+        }
         log::info!("user {}: refreshing the access token", self.user.userid);
         let tokens = match oauth::refresh(self.api, self.creds, &self.user.refresh_token) {
             Ok(t) => t,

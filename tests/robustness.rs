@@ -223,3 +223,56 @@ fn a_kill9_loop_during_refreshes_leaves_usable_tokens_and_untorn_files() {
         .collect();
     assert_eq!(seen, (1..=grpid).collect(), "{last:?}");
 }
+
+/// Tried: `fetch | less` with the pager left open. `fetch` blocks writing
+/// to a full pipe in the middle of a long backfill; meanwhile a weigh-in
+/// arrives for the same user. `serve` must sync and emit it regardless:
+/// the per-user lock guards refreshes only, not whole runs.
+#[test]
+fn a_fetch_stuck_on_a_full_pipe_does_not_stop_serve() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("fetch-pager");
+    let relay = start_linked(&fake, &dir, USER, &[]);
+    // Three days old: outside serve's first sync, inside fetch's window,
+    // and far more JSON than a pipe buffers (64 KiB).
+    let old = now(&fake) - 3 * 86_400;
+    for grpid in 0..1_500 {
+        fake.add_group(
+            USER,
+            Group::weight(10_000 + grpid, old, old, 70_000 + grpid, -3),
+        );
+    }
+    let mut pager = support::relay::command()
+        .args(relay.shared_args())
+        .args(["fetch", "--since", &(old - 60).to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("fetch to start paging", || {
+        (fake.count(Endpoint::Measure, "getmeas") >= 2).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        pager.try_wait().unwrap().is_none(),
+        "fetch should be blocked on its full stdout pipe"
+    );
+
+    let t = now(&fake);
+    fake.add_group(USER, Group::weight(1, t - 5, t - 5, 72_500, -3));
+    assert_eq!(relay.notify(&notification_form(&fake, USER)), 200);
+    let lines = relay.wait_lines(1);
+    assert!(lines[0].contains(r#""value":72.5"#), "{}", lines[0]);
+    assert!(pager.try_wait().unwrap().is_none(), "fetch is still paused");
+
+    // The pager reads on: fetch finishes with every old group.
+    let mut out = String::new();
+    std::io::Read::read_to_string(pager.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert!(pager.wait().unwrap().success());
+    assert_eq!(
+        out.lines().count(),
+        1_501,
+        "1,500 old groups and the new one"
+    );
+}

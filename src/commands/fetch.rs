@@ -34,18 +34,18 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
     let mut out = JsonLines::Stdout;
     let mut first_error = None;
     for userid in users {
-        let fetched =
-            Session::open(&api, &creds, &state, &clock, &userid).and_then(|mut session| {
-                let mut count = 0;
-                for_each_page(&mut session, since, |page| {
-                    for group in page {
-                        out.write_record(&Record::from_group(&userid, group))?;
-                        count += 1;
-                    }
-                    Ok(())
-                })?;
-                Ok(count)
-            });
+        let fetched = Session::open(&api, &creds, &state, &clock, &userid).and_then(|session| {
+            let mut session = session.waiting_for_lock();
+            let mut count = 0;
+            for_each_page(&mut session, since, |page| {
+                for group in page {
+                    out.write_record(&Record::from_group(&userid, group))?;
+                    count += 1;
+                }
+                Ok(())
+            })?;
+            Ok(count)
+        });
         match fetched {
             Ok(count) => log::info!("user {userid}: {count} measurement group(s)"),
             Err(e) => {

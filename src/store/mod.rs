@@ -23,7 +23,7 @@ pub mod testdir;
 mod users;
 
 pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
-pub use lock::UserLock;
+pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
 pub use syncstate::{SyncState, SyncStates};
@@ -79,8 +79,12 @@ impl StateDir {
         Ok(removed)
     }
 
-    pub fn lock_user(&self, userid: &str) -> Result<UserLock> {
-        lock::lock_user(&self.root.join("locks"), users::checked_userid(userid)?)
+    pub fn lock_user(&self, userid: &str, wait: LockWait) -> Result<UserLock> {
+        lock::lock_user(
+            &self.root.join("locks"),
+            users::checked_userid(userid)?,
+            wait,
+        )
     }
 
     /// The secret in the notification route, made on first start and kept.
