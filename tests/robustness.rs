@@ -276,3 +276,56 @@ fn a_fetch_stuck_on_a_full_pipe_does_not_stop_serve() {
         "1,500 old groups and the new one"
     );
 }
+
+/// Tried: `serve` restarted on a disk that is already full: its state dir
+/// is a 256 KiB tmpfs filled to the last byte, mounted in a mount namespace
+/// of the relay's own (`unshare -rm`, no root needed; the test reaches the
+/// files through /proc/PID/root). The relay must start, answer 503 so that
+/// Withings keeps the notification, and deliver once space returns, with
+/// no restart and no torn file.
+#[test]
+fn serve_starts_on_a_full_disk_and_recovers_by_itself() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("full-start");
+    let mut relay = start_linked(&fake, &dir, USER, &[]);
+    let notify_path = relay.notify_path();
+    relay.kill9();
+    let disk_path = dir.path().join("small-disk");
+    std::fs::create_dir(&disk_path).unwrap();
+    let disk = disk_path.display().to_string();
+    let old_state = relay.state_dir.display().to_string();
+    let fill = r#"set -e
+mount -t tmpfs -o size=256k,mode=0700 tmpfs "$1"
+cp -a "$2/." "$1/"
+dd if=/dev/zero of="$1/filler" bs=4096 2>/dev/null || true
+shift 2
+exec "$@""#;
+    relay.set_wrapper(&["unshare", "-rm", "sh", "-c", fill, "sh", &disk, &old_state]);
+    relay.state_dir = disk_path.clone();
+    relay.restart();
+    let inside = std::path::PathBuf::from(format!("/proc/{}/root{disk}", relay.pid().unwrap()));
+    relay.wait_log("is full");
+
+    let t = now(&fake);
+    fake.add_group(USER, Group::weight(1, t - 5, t - 5, 71_300, -3));
+    let form = notification_form(&fake, USER);
+    let post = |relay: &support::relay::Relay| {
+        let headers = [("Content-Type", "application/x-www-form-urlencoded")];
+        support::relay::http(relay.port, "POST", &notify_path, &headers, form.as_bytes()).0
+    };
+    assert_eq!(post(&relay), 503, "not acknowledged: Withings retries it");
+    assert_eq!(relay.lines().len(), 0);
+
+    // Space returns; Withings' retry is acknowledged and the weigh-in
+    // arrives once, from the same process.
+    std::fs::remove_file(inside.join("filler")).unwrap();
+    assert_eq!(post(&relay), 200);
+    let lines = relay.wait_lines(1);
+    assert!(lines[0].contains(r#""value":71.3"#), "{}", lines[0]);
+    wait_for("an empty queue", || {
+        let queued = std::fs::read_dir(inside.join("queue")).ok()?.count();
+        (queued == 0).then_some(())
+    });
+    assert_eq!(relay.lines().len(), 1);
+    assert_state_intact(&inside);
+}

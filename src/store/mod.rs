@@ -34,6 +34,53 @@ use crate::secret::{is_hex_token, random_hex, Secret};
 use std::path::{Path, PathBuf};
 
 const WEBHOOK_SECRET_BYTES: usize = 16;
+/// The layout of this directory. A later relay that changes the layout
+/// writes a higher number; this one then refuses to touch the directory.
+const FORMAT: u32 = 1;
+
+/// Pure: may this relay use a state dir whose `format` file holds `text`?
+fn check_format(path: &Path, text: &str) -> Result<()> {
+    match text.trim().parse::<u32>() {
+        Ok(found) if found <= FORMAT => Ok(()),
+        Ok(found) => Err(Error::Config(format!(
+            "{} says the state dir was written by a newer withings-relay (format {found}; this one knows {FORMAT}): run that newer version, or pass another --state-dir",
+            path.display()
+        ))),
+        Err(_) => Err(Error::Config(format!(
+            "{} holds {:?}, not a state format number: write `{FORMAT}` into it if this is a withings-relay state dir, or pass another --state-dir",
+            path.display(),
+            text.trim()
+        ))),
+    }
+}
+
+/// Checks the format marker, then proves the directory writable by
+/// writing it again. A full disk is not a reason to refuse to start: the
+/// webhook answers 503 (so Withings retries) until space returns, and
+/// everything recovers by itself; any other failure (permissions, a
+/// read-only mount) is reported now rather than at the first weigh-in.
+fn open_format(path: &Path) -> Result<()> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => check_format(path, &text)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read", path, e)),
+    }
+    match atomic::write(path, format!("{FORMAT}\n").as_bytes()) {
+        Err(Error::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) =>
+        {
+            log::warn!(
+                "the disk holding {} is full: notifications are answered 503 (Withings retries them) until space is freed",
+                path.parent().unwrap_or(path).display()
+            );
+            Ok(())
+        }
+        other => other,
+    }
+}
 const SUBDIRS: [&str; 5] = ["users", "sync", "queue", "auth", "locks"];
 
 pub struct StateDir {
@@ -51,7 +98,7 @@ impl StateDir {
         for sub in SUBDIRS {
             atomic::ensure_dir(&root.join(sub))?;
         }
-        atomic::write(&root.join("format"), b"1\n")?;
+        open_format(&root.join("format"))?;
         Ok(StateDir {
             root: root.to_path_buf(),
             users: Users::new(root.join("users")),
@@ -124,6 +171,31 @@ mod tests {
             .unwrap();
         assert_eq!(first, again);
         assert!(is_hex_token(first.expose(), 32));
+    }
+
+    #[test]
+    fn a_newer_or_garbled_format_is_refused_with_a_way_out() {
+        let path = Path::new("/state/format");
+        assert!(check_format(path, "1\n").is_ok());
+        assert!(check_format(path, "0").is_ok());
+        let newer = check_format(path, "2\n").unwrap_err().to_string();
+        assert!(
+            newer.contains("newer withings-relay") && newer.contains("/state/format"),
+            "{newer}"
+        );
+        let garbled = check_format(path, "\u{0}x").unwrap_err().to_string();
+        assert!(garbled.contains("--state-dir"), "{garbled}");
+    }
+
+    #[test]
+    fn a_newer_state_dir_is_left_untouched() {
+        let dir = TestDir::new("state-newer");
+        std::fs::write(dir.path().join("format"), "7\n").unwrap();
+        assert!(StateDir::open(dir.path()).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("format")).unwrap(),
+            "7\n"
+        );
     }
 
     #[test]

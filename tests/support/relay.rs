@@ -25,15 +25,21 @@ pub fn bin() -> PathBuf {
 /// A command that runs the relay binary (under the emulator, if any), with
 /// the fake's credentials in the environment, never in argv.
 pub fn command() -> Command {
-    let mut cmd = match std::env::var("RELAY_RUNNER").ok().filter(|r| !r.is_empty()) {
-        Some(runner) => {
-            let mut parts = runner.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(bin());
-            c
-        }
-        None => Command::new(bin()),
-    };
+    command_under(&[])
+}
+
+/// Like [`command`], with `wrapper` (a program and its arguments) in front,
+/// e.g. to run the relay in a namespace of its own.
+pub fn command_under(wrapper: &[String]) -> Command {
+    let runner = std::env::var("RELAY_RUNNER").unwrap_or_default();
+    let bin = bin().display().to_string();
+    let mut argv = wrapper
+        .iter()
+        .map(String::as_str)
+        .chain(runner.split_whitespace())
+        .chain([bin.as_str()]);
+    let mut cmd = Command::new(argv.next().unwrap());
+    cmd.args(argv);
     cmd.env("WITHINGS_CLIENT_ID", CLIENT_ID)
         .env("WITHINGS_CLIENT_SECRET", CLIENT_SECRET)
         .env_remove("RUST_LOG");
@@ -139,6 +145,7 @@ pub struct Relay {
     pub api_url: String,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    wrapper: Vec<String>,
 }
 
 impl Relay {
@@ -161,12 +168,18 @@ impl Relay {
             api_url: fake.url(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 
     /// Sets an environment variable for every later start of `serve`.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Runs every later start of `serve` under `wrapper` (see [`command_under`]).
+    pub fn set_wrapper(&mut self, wrapper: &[&str]) {
+        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
     }
 
     pub fn public_url(&self) -> String {
@@ -202,7 +215,7 @@ impl Relay {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = command()
+        let child = command_under(&self.wrapper)
             .args(self.shared_args())
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
