@@ -635,6 +635,30 @@ fn getmeas_filters_by_category_lastupdate_dates_and_types() {
 }
 
 #[test]
+fn lastupdate_is_inclusive_by_default_and_exclusive_on_request() {
+    let fake = FakeWithings::start();
+    let (a, _) = fake.issue_tokens(1);
+    fake.add_group(1, Group::weight(1, 900, 1000, 80000, -3));
+    fake.add_group(1, Group::blood_pressure(2, 1000, 1000, 120, 80, 60));
+    fake.add_group(1, Group::weight(3, 1000, 1001, 80100, -3));
+    let at = |l: &str| grpids(&getmeas(&fake, &a, &[("lastupdate", l)]));
+    assert_eq!(
+        at("1000"),
+        vec![1, 2, 3],
+        "inclusive: the boundary second is returned"
+    );
+    fake.set_lastupdate_exclusive(true);
+    assert_eq!(
+        at("1000"),
+        vec![3],
+        "exclusive: only after the boundary second"
+    );
+    assert_eq!(at("999"), vec![1, 2, 3]);
+    fake.set_lastupdate_exclusive(false);
+    assert_eq!(at("1001"), vec![3]);
+}
+
+#[test]
 fn getmeas_sorts_and_paginates_with_offset_and_more() {
     let fake = FakeWithings::start();
     let (a, _) = fake.issue_tokens(1);

@@ -262,6 +262,7 @@ struct State {
     userid_as_string: bool,
     page_size: usize,
     more_as_bool: bool,
+    lastupdate_exclusive: bool,
     rate_limit: usize,
     redirect_uris: Vec<String>,
 }
@@ -408,6 +409,7 @@ impl FakeWithings {
             userid_as_string: true,
             page_size: 100,
             more_as_bool: false,
+            lastupdate_exclusive: false,
             rate_limit: DEFAULT_RATE_LIMIT,
             redirect_uris: Vec::new(),
         }));
@@ -518,6 +520,13 @@ impl FakeWithings {
     /// getmeas `more` as true/false instead of 1/0 (default false, §2).
     pub fn set_more_as_bool(&self, yes: bool) {
         lock(&self.state).more_as_bool = yes;
+    }
+
+    /// getmeas `lastupdate` as "modified strictly after" (true) or "at or after" (false,
+    /// default). Which one Withings does is UNCONFIRMED (§2.3), so a client must cope with
+    /// both; the default stays inclusive.
+    pub fn set_lastupdate_exclusive(&self, yes: bool) {
+        lock(&self.state).lastupdate_exclusive = yes;
     }
 
     /// Change the API rate limit per 60 s of fake clock (default 120, §4.2).
@@ -1056,12 +1065,14 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
             }
         }
     }
+    let exclusive = st.lastupdate_exclusive;
     let mut groups: Vec<Group> = st.users[&userid]
         .groups
         .values()
         .filter(|g| category.is_none_or(|c| g.category == c))
-        // lastupdate is inclusive here (UNCONFIRMED in §2.3): clients must dedupe.
-        .filter(|g| lastupdate.is_none_or(|l| g.modified >= l))
+        // Whether lastupdate is inclusive is UNCONFIRMED (§2.3): inclusive unless
+        // set_lastupdate_exclusive, so clients must both dedupe and not lose the boundary.
+        .filter(|g| lastupdate.is_none_or(|l| after_lastupdate(g.modified, l, exclusive)))
         .filter(|g| startdate.is_none_or(|s| g.date >= s))
         .filter(|g| enddate.is_none_or(|e| g.date <= e))
         .filter_map(|g| {
@@ -1092,6 +1103,15 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
         "more": more_json,
         "offset": next_offset,
     })))
+}
+
+/// Whether a group modified at `modified` is "created or modified after" `lastupdate` (§2).
+fn after_lastupdate(modified: i64, lastupdate: i64, exclusive: bool) -> bool {
+    if exclusive {
+        modified > lastupdate
+    } else {
+        modified >= lastupdate
+    }
 }
 
 fn group_json(g: &Group) -> Value {
