@@ -1,6 +1,7 @@
 //! Withings' recommended sync (facts sheet §2.3): the notification is only
-//! a hint; fetch everything changed since the user's cursor, page by page,
-//! emit each new group version once, then move the cursor.
+//! a hint; fetch everything changed since a little before the user's cursor
+//! (see [`crate::store::OVERLAP_SECS`]), page by page, emit each new group
+//! version once, then move the cursor.
 
 use crate::error::{Error, Result};
 use crate::output::Emit;
@@ -55,7 +56,7 @@ pub fn sync_user(
     let mut state = states
         .load(&userid)?
         .unwrap_or_else(|| SyncState::starting_at(now - INITIAL_LOOKBACK_SECS));
-    let lastupdate = state.cursor;
+    let lastupdate = state.lastupdate();
     let mut newest = state.cursor;
     let mut emitted = 0;
     for_each_page(session, lastupdate, |page| {
@@ -64,7 +65,7 @@ pub fn sync_user(
                 continue;
             }
             out.emit(&Record::from_group(&userid, group))?;
-            state.mark_emitted(group.grpid, group.modified());
+            state.mark_handled(group.grpid, group.modified());
             states.save(&userid, &state)?;
             emitted += 1;
         }

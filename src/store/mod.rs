@@ -3,7 +3,8 @@
 //! ```text
 //! webhook-secret      the unguessable part of the notification route
 //! users/<id>.json     tokens of each linked account
-//! sync/<id>.json      lastupdate cursor and recently emitted groups
+//! sync/<id>.json      lastupdate cursor and the groups handled within the
+//!                     overlap below it (see OVERLAP_SECS)
 //! queue/*.json        acknowledged notifications not yet synced
 //! auth/<state>        authorization links not yet used
 //! locks/<id>.lock     per-user refresh lock
@@ -26,7 +27,7 @@ pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
 pub use lock::UserLock;
 pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
-pub use syncstate::{SyncState, SyncStates};
+pub use syncstate::{SyncState, SyncStates, OVERLAP_SECS};
 pub use users::{is_valid_userid, UserRecord, Users};
 
 use crate::error::{Error, Result};
