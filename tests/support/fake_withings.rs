@@ -235,6 +235,8 @@ struct Tokens {
 #[derive(Clone, Debug, Default)]
 struct User {
     groups: BTreeMap<i64, Group>,
+    /// Groups given as JSON, served as given (see `add_raw_group`).
+    raw_groups: Vec<Value>,
     subs: Vec<Subscription>,
     tokens: Option<Tokens>,
 }
@@ -464,6 +466,16 @@ impl FakeWithings {
             .user(userid)
             .groups
             .insert(group.grpid, group);
+    }
+
+    /// Store a group given as raw JSON, for shapes `Group` cannot express: real captured
+    /// groups, undocumented keys, fields of the wrong type. It is served as given (with
+    /// serde_json's key order), among the other groups. The filters read what they can: an
+    /// integer `category`; `modified`, else `date`, for `lastupdate` and the sort order (a
+    /// group with neither sorts first and never passes `lastupdate`); `date` for
+    /// `startdate`/`enddate`. `meastype(s)` does not apply to it. Creates the user.
+    pub fn add_raw_group(&self, userid: u64, group: Value) {
+        lock(&self.state).user(userid).raw_groups.push(group);
     }
 
     /// Delete a measure group; it simply disappears from later answers (§2, UNCONFIRMED).
@@ -1066,7 +1078,9 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
         }
     }
     let exclusive = st.lastupdate_exclusive;
-    let mut groups: Vec<Group> = st.users[&userid]
+    let user = &st.users[&userid];
+    // (modified, grpid, JSON): the sort key and what is served.
+    let typed = user
         .groups
         .values()
         .filter(|g| category.is_none_or(|c| g.category == c))
@@ -1083,8 +1097,18 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
             g.measures.retain(|m| types.contains(&m.type_));
             (!g.measures.is_empty()).then_some(g)
         })
-        .collect();
-    groups.sort_by_key(|g| (g.modified, g.grpid));
+        .map(|g| (g.modified, g.grpid, group_json(&g)));
+    let raw = user.raw_groups.iter().filter_map(|g| {
+        let int = |key: &str| g.get(key).and_then(Value::as_i64);
+        let modified = int("modified").or(int("date")).unwrap_or(i64::MIN);
+        let keep = int("category").is_none_or(|c| category.is_none_or(|want| c == want))
+            && lastupdate.is_none_or(|l| after_lastupdate(modified, l, exclusive))
+            && startdate.is_none_or(|s| int("date").is_some_and(|d| d >= s))
+            && enddate.is_none_or(|e| int("date").is_some_and(|d| d <= e));
+        keep.then(|| (modified, int("grpid").unwrap_or(0), g.clone()))
+    });
+    let mut groups: Vec<(i64, i64, Value)> = typed.chain(raw).collect();
+    groups.sort_by_key(|(modified, grpid, _)| (*modified, *grpid));
     let start = offset.unwrap_or(0).max(0) as usize;
     let end = start.saturating_add(st.page_size).min(groups.len());
     let page = groups.get(start..end).unwrap_or(&[]);
@@ -1095,7 +1119,7 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
     } else {
         json!(u8::from(more))
     };
-    let measuregrps: Vec<Value> = page.iter().map(group_json).collect();
+    let measuregrps: Vec<Value> = page.iter().map(|(_, _, g)| g.clone()).collect();
     Reply::Json(ok_json(json!({
         "updatetime": st.now(),
         "timezone": TIMEZONE,
