@@ -9,6 +9,8 @@
 //! auth/<state>        authorization links not yet used
 //! locks/<id>.lock     per-user refresh lock
 //! outbox/             emitted groups each sink has yet to deliver
+//! rejected/           groups Withings sent that could not be read, verbatim,
+//!                     as <userid>-<grpid>-<modified>.json
 //! ```
 //!
 //! Every file is written with [`atomic::write`] and is mode 0600.
@@ -18,6 +20,7 @@ mod authstate;
 mod lock;
 mod outbox;
 mod queue;
+pub mod rejected;
 mod syncstate;
 #[cfg(test)]
 pub mod testdir;
@@ -27,6 +30,7 @@ pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
 pub use lock::UserLock;
 pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
+pub use rejected::Rejects;
 pub use syncstate::{SyncState, SyncStates, OVERLAP_SECS};
 pub use users::{is_valid_userid, UserRecord, Users};
 
@@ -35,7 +39,7 @@ use crate::secret::{is_hex_token, random_hex, Secret};
 use std::path::{Path, PathBuf};
 
 const WEBHOOK_SECRET_BYTES: usize = 16;
-const SUBDIRS: [&str; 5] = ["users", "sync", "queue", "auth", "locks"];
+const SUBDIRS: [&str; 6] = ["users", "sync", "queue", "auth", "locks", "rejected"];
 
 pub struct StateDir {
     root: PathBuf,
@@ -43,6 +47,7 @@ pub struct StateDir {
     pub sync: SyncStates,
     pub queue: Queue,
     pub auth: AuthStates,
+    pub rejected: Rejects,
 }
 
 impl StateDir {
@@ -59,6 +64,7 @@ impl StateDir {
             sync: SyncStates::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
             auth: AuthStates::new(root.join("auth")),
+            rejected: Rejects::new(root.join("rejected")),
         })
     }
 
