@@ -181,7 +181,7 @@ fn fetch_prints_the_readable_groups_and_keeps_the_broken_one() {
     );
     let good = broken.clone();
     broken["grpid"] = BROKEN.into();
-    broken["measures"][0]["unit"] = "kg".into();
+    broken["measures"][0]["unit"] = (-((1i64 << 32) + 3)).into();
     fake.add_raw_group(USER, good);
     fake.add_raw_group(USER, broken);
 

@@ -13,10 +13,20 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+/// The largest |unit| (the power of ten of a measure, facts sheet §2)
+/// accepted. Real answers use -4 to 0 (the 2062 groups of
+/// joostlek/python-withings' `measurement_list.json`, and every other
+/// capture in tests/fixtures); with a mantissa of at most 19 digits, ±30
+/// already spans more than any quantity a scale, cuff or thermometer
+/// reports, while anything further out is garbage that would print as a
+/// huge or vanishing number. Such a group is rejected, not relayed.
+pub const MAX_UNIT: i64 = 30;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Measure {
     pub value: i64,
     pub type_: i64,
+    /// Within ±[`MAX_UNIT`].
     pub unit: i64,
     pub position: Option<i64>,
 }
@@ -183,10 +193,16 @@ fn read_measure(i: usize, m: &Value) -> std::result::Result<Measure, String> {
     let Some(obj) = m.as_object() else {
         return Err(format!("measures[{i}]: not a JSON object"));
     };
+    let unit = required(obj, &path, "unit", lenient::int)?;
+    if !(-MAX_UNIT..=MAX_UNIT).contains(&unit) {
+        return Err(format!(
+            "measures[{i}].unit: {unit} is outside -{MAX_UNIT}..={MAX_UNIT}, no measurement has 10^{unit}"
+        ));
+    }
     Ok(Measure {
         value: required(obj, &path, "value", lenient::int)?,
         type_: required(obj, &path, "type", lenient::int)?,
-        unit: required(obj, &path, "unit", lenient::int)?,
+        unit,
         position: optional(obj, &path, "position", lenient::opt_int)?,
     })
 }
@@ -309,6 +325,30 @@ mod tests {
         assert!(r.reason.contains("abc"), "{}", r.reason);
         assert!(r.raw.get().starts_with(r#"{"grpid": 7, "date": 10"#));
         assert_eq!(page.measuregrps[1].as_ref().unwrap().grpid, 8);
+    }
+
+    #[test]
+    fn a_unit_of_2_to_the_32_rejects_its_group() {
+        // 5 × 10^-(2^32+3): printed as 0.005 on 32-bit before Decimal was
+        // fixed; no real measurement has such a unit.
+        let unit = -((1i64 << 32) + 3);
+        let body = format!(
+            r#"{{"measuregrps": [{{"grpid": 9, "date": 1, "modified": 2,
+                "measures": [{{"value": 5, "type": 1, "unit": {unit}}}]}}]}}"#
+        );
+        let page = parse_page(&body).unwrap();
+        let r = &rejects(&page)[0];
+        assert_eq!(r.grpid, Some(9));
+        assert!(
+            r.reason
+                .starts_with("measures[0].unit: -4294967299 is outside"),
+            "{}",
+            r.reason
+        );
+        let edge = body.replace(&unit.to_string(), &(-MAX_UNIT).to_string());
+        assert_eq!(groups(&parse_page(&edge).unwrap())[0].measures[0].unit, -30);
+        let over = body.replace(&unit.to_string(), &(MAX_UNIT + 1).to_string());
+        assert_eq!(rejects(&parse_page(&over).unwrap()).len(), 1);
     }
 
     #[test]
