@@ -28,17 +28,18 @@ impl fmt::Display for Decimal {
         if self.mantissa == 0 {
             return f.write_str("0");
         }
-        if self.exponent >= 0 {
-            if self.exponent > MAX_PLAIN_DIGITS {
-                return write!(f, "{sign}{digits}e{}", self.exponent);
-            }
-            let zeros = "0".repeat(self.exponent as usize);
-            return write!(f, "{sign}{digits}{zeros}");
-        }
-        let frac_len = self.exponent.unsigned_abs() as usize;
-        if frac_len > MAX_PLAIN_DIGITS as usize {
+        // Range checks on the i64 first: only then is the exponent known to
+        // fit a usize. Casting first wraps on 32-bit targets, where
+        // -(2^32 + 3) would become 3 and print 5 × 10^-(2^32+3) as 0.005.
+        if !(-MAX_PLAIN_DIGITS..=MAX_PLAIN_DIGITS).contains(&self.exponent) {
             return write!(f, "{sign}{digits}e{}", self.exponent);
         }
+        let places = usize::try_from(self.exponent.unsigned_abs()).map_err(|_| fmt::Error)?;
+        if self.exponent >= 0 {
+            let zeros = "0".repeat(places);
+            return write!(f, "{sign}{digits}{zeros}");
+        }
+        let frac_len = places;
         let padded = if digits.len() <= frac_len {
             format!("{}{digits}", "0".repeat(frac_len + 1 - digits.len()))
         } else {
@@ -97,6 +98,25 @@ mod tests {
         assert_eq!(show(1, 100), "1e100");
         assert_eq!(show(1, -100), "1e-100");
         assert_eq!(show(i64::MIN, -2), "-92233720368547758.08");
+    }
+
+    #[test]
+    fn exponents_beyond_32_bits_are_not_wrapped() {
+        // 2^32 + 3: a cast to a 32-bit usize before the range check made it 3.
+        let e = (1i64 << 32) + 3;
+        assert_eq!(show(5, -e), "5e-4294967299");
+        assert_eq!(show(5, e), "5e4294967299");
+        assert_eq!(show(5, -(1i64 << 32)), "5e-4294967296");
+        assert_eq!(show(7, i64::MIN), format!("7e{}", i64::MIN));
+        assert_eq!(show(7, i64::MAX), format!("7e{}", i64::MAX));
+    }
+
+    #[test]
+    fn the_plain_rendering_ends_exactly_at_its_limit() {
+        assert_eq!(show(1, -24), format!("0.{}1", "0".repeat(23)));
+        assert_eq!(show(1, -25), "1e-25");
+        assert_eq!(show(1, 24), format!("1{}", "0".repeat(24)));
+        assert_eq!(show(1, 25), "1e25");
     }
 
     #[test]

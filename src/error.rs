@@ -21,6 +21,11 @@ pub enum Error {
     /// Withings could not be reached, did not answer in time, or answered
     /// with something that is not its JSON envelope (HTTP 5xx, cut-off JSON).
     Transport(String),
+    /// Withings answered with its JSON envelope and status 0, but the body
+    /// is not what the facts sheet describes (§2: `measuregrps` not a list,
+    /// more pages without a new offset). Not an outage: waiting a few
+    /// seconds will not change it.
+    Malformed(String),
     /// Withings answered HTTP 200 with a non-zero `status` (facts sheet §0, §4.1).
     Api {
         endpoint: &'static str,
@@ -76,6 +81,10 @@ impl fmt::Display for Error {
                 path.display()
             ),
             Error::Transport(text) => write!(f, "withings unreachable or answered oddly: {text}"),
+            Error::Malformed(text) => write!(
+                f,
+                "withings answered in a shape the relay cannot read: {text}; if this persists, the Withings API may have changed: please report it with this line"
+            ),
             Error::Api {
                 endpoint,
                 status,

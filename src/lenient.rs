@@ -1,8 +1,10 @@
 //! Deserializers that accept the shapes Withings is known to vary between:
 //! ids as JSON strings or integers, `more` as 0/1 or a boolean (facts sheet
-//! §1.3, §2, §5).
+//! §1.3, §2, §5), labels such as `model` as strings or numbers.
 
 use serde::de::{self, Deserializer, Unexpected, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
 use std::fmt;
 
 struct IntOrString;
@@ -72,6 +74,19 @@ pub fn userid<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(id.to_string())
 }
 
+/// A label that is informational only, such as a group's `model`: a string
+/// as is, anything else as its JSON text, null as None. The facts sheet has
+/// `model` as a string (§2), yet Withings was seen sending `"model": 10`
+/// (joostlek/python-withings issue #145); refusing a weigh-in over its
+/// device name would lose the weigh-in.
+pub fn label<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
+}
+
 /// `more` is documented as an integer for getmeas and a boolean elsewhere.
 pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     struct Flag;
@@ -111,6 +126,8 @@ mod tests {
         more: bool,
         #[serde(default, deserialize_with = "super::opt_int")]
         model_id: Option<i64>,
+        #[serde(default, deserialize_with = "super::label")]
+        model: Option<String>,
     }
 
     fn parse(json: &str) -> Result<Sample, serde_json::Error> {
@@ -150,6 +167,25 @@ mod tests {
                 .unwrap()
                 .model_id,
             Some(5)
+        );
+    }
+
+    #[test]
+    fn labels_take_strings_numbers_and_null() {
+        let model = |json: &str| parse(json).unwrap().model;
+        assert_eq!(
+            model(r#"{"userid":1,"more":0,"model":"Body Scan"}"#).as_deref(),
+            Some("Body Scan")
+        );
+        assert_eq!(
+            model(r#"{"userid":1,"more":0,"model":10}"#).as_deref(),
+            Some("10")
+        );
+        assert_eq!(model(r#"{"userid":1,"more":0,"model":null}"#), None);
+        assert_eq!(model(r#"{"userid":1,"more":0}"#), None);
+        assert_eq!(
+            model(r#"{"userid":1,"more":0,"model":{"id":10}}"#).as_deref(),
+            Some(r#"{"id":10}"#)
         );
     }
 }

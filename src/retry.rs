@@ -33,6 +33,9 @@ pub fn classify(e: &Error) -> Disposition {
             | Family::Unauthorized
             | Family::NotImplemented => Disposition::Persistent,
         },
+        // A well-formed envelope with a body of the wrong shape is not an
+        // outage: retry rarely, and say so loudly each time.
+        Error::Malformed(_) => Disposition::Persistent,
         Error::Corrupt { .. } | Error::Config(_) | Error::UnknownUser(_) => Disposition::Persistent,
     }
 }
@@ -98,6 +101,13 @@ mod tests {
             classify(&Error::ReauthNeeded { userid: "1".into() }),
             Disposition::NeedsReauth
         );
+    }
+
+    #[test]
+    fn a_malformed_answer_is_retried_rarely_not_as_an_outage() {
+        let e = Error::Malformed("measure getmeas: measuregrps is not a list".into());
+        assert_eq!(classify(&e), Disposition::Persistent);
+        assert!(!e.to_string().contains("unreachable"), "{e}");
     }
 
     #[test]

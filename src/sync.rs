@@ -1,13 +1,14 @@
 //! Withings' recommended sync (facts sheet §2.3): the notification is only
-//! a hint; fetch everything changed since the user's cursor, page by page,
-//! emit each new group version once, then move the cursor.
+//! a hint; fetch everything changed since a little before the user's cursor
+//! (see [`crate::store::OVERLAP_SECS`]), page by page, emit each new group
+//! version once, then move the cursor.
 
 use crate::error::{Error, Result};
 use crate::output::Emit;
 use crate::record::Record;
 use crate::session::Session;
-use crate::store::{SyncState, SyncStates};
-use crate::withings::measure::{self, MeasureGroup};
+use crate::store::{Rejects, StateDir, SyncState};
+use crate::withings::measure::{self, Entry, Rejected};
 
 /// A newly linked user starts this far back, so the first weigh-in after
 /// linking (and a little before) shows up; `fetch --since` reaches further.
@@ -15,11 +16,12 @@ pub const INITIAL_LOOKBACK_SECS: i64 = 24 * 3600;
 /// More pages than this for one sync means the server is looping.
 const MAX_PAGES: usize = 10_000;
 
-/// Calls `on_page` for every page of groups changed since `lastupdate`.
+/// Calls `on_page` for every page of groups changed since `lastupdate`,
+/// each entry a group or a group that could not be read.
 pub fn for_each_page(
     session: &mut Session,
     lastupdate: i64,
-    mut on_page: impl FnMut(&[MeasureGroup]) -> Result<()>,
+    mut on_page: impl FnMut(&[Entry]) -> Result<()>,
 ) -> Result<()> {
     let mut offset = None;
     for _ in 0..MAX_PAGES {
@@ -31,47 +33,87 @@ pub fn for_each_page(
         match page.offset {
             Some(next) if Some(next) != offset => offset = Some(next),
             _ => {
-                return Err(Error::Transport(
+                return Err(Error::Malformed(
                     "measure getmeas: more pages announced without a new offset".into(),
                 ))
             }
         }
     }
-    Err(Error::Transport(format!(
+    Err(Error::Malformed(format!(
         "measure getmeas: gave up after {MAX_PAGES} pages"
     )))
 }
 
+/// When an entry last changed, if known: a rejected group still moves
+/// the cursor past it, so it is not fetched again and again.
+fn modified_of(entry: &Entry) -> Option<i64> {
+    match entry {
+        Ok(group) => Some(group.modified()),
+        Err(rejected) => rejected.modified,
+    }
+}
+
+/// Keeps a group that could not be read in `rejected/` and says so in the
+/// log, with the group's id and the field that is wrong. Shared by `serve`
+/// and `fetch`.
+pub fn keep_rejected(rejects: &Rejects, userid: &str, r: &Rejected, now: i64) -> Result<()> {
+    let path = rejects.save(userid, r, now)?;
+    let grpid = r
+        .grpid
+        .map_or("without a readable grpid".into(), |g| g.to_string());
+    let modified = r.modified.map_or("unknown".into(), |m| m.to_string());
+    log::error!(
+        "user {userid}: measure group {grpid} (modified {modified}) cannot be read and is not relayed: {}; its JSON is kept in {}; the other groups go on",
+        r.reason,
+        path.display()
+    );
+    Ok(())
+}
+
 /// Syncs one user into `out`; returns how many groups were emitted. The
-/// emitted set is saved after every group, so a crash repeats at most the
+/// handled set is saved after every group, so a crash repeats at most the
 /// one group in flight, and the cursor moves only after the last page.
+/// A group that cannot be read is kept in `rejected/` and counts as handled.
 pub fn sync_user(
     session: &mut Session,
-    states: &SyncStates,
+    store: &StateDir,
     out: &mut dyn Emit,
     now: i64,
 ) -> Result<usize> {
     let userid = session.userid().to_string();
+    let states = &store.sync;
     let mut state = states
         .load(&userid)?
         .unwrap_or_else(|| SyncState::starting_at(now - INITIAL_LOOKBACK_SECS));
-    let lastupdate = state.cursor;
+    let lastupdate = state.lastupdate();
     let mut newest = state.cursor;
     let mut emitted = 0;
     for_each_page(session, lastupdate, |page| {
-        for group in page {
-            if !state.is_new(group.grpid, group.modified()) {
-                continue;
+        for entry in page {
+            match entry {
+                Ok(group) => {
+                    if !state.is_new(group.grpid, group.modified()) {
+                        continue;
+                    }
+                    out.emit(&Record::from_group(&userid, group))?;
+                    state.mark_handled(group.grpid, group.modified());
+                    emitted += 1;
+                }
+                Err(rejected) => {
+                    let version = rejected.grpid.zip(rejected.modified);
+                    if version.is_some_and(|(g, m)| !state.is_new(g, m)) {
+                        continue;
+                    }
+                    keep_rejected(&store.rejected, &userid, rejected, now)?;
+                    let Some((grpid, modified)) = version else {
+                        continue; // nothing to remember it by
+                    };
+                    state.mark_handled(grpid, modified);
+                }
             }
-            out.emit(&Record::from_group(&userid, group))?;
-            state.mark_emitted(group.grpid, group.modified());
             states.save(&userid, &state)?;
-            emitted += 1;
         }
-        newest = page
-            .iter()
-            .map(MeasureGroup::modified)
-            .fold(newest, i64::max);
+        newest = page.iter().filter_map(modified_of).fold(newest, i64::max);
         Ok(())
     })?;
     let before = state.clone();

@@ -131,7 +131,7 @@ impl Worker {
 
     fn sync_one(&mut self, userid: &str, now: i64) -> crate::error::Result<usize> {
         let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
-        sync_user(&mut session, &self.state.sync, &mut *self.out, now)
+        sync_user(&mut session, &self.state, &mut *self.out, now)
     }
 
     fn postpone(&mut self, userid: &str, e: &Error, now: i64) -> i64 {

@@ -635,6 +635,74 @@ fn getmeas_filters_by_category_lastupdate_dates_and_types() {
 }
 
 #[test]
+fn lastupdate_is_inclusive_by_default_and_exclusive_on_request() {
+    let fake = FakeWithings::start();
+    let (a, _) = fake.issue_tokens(1);
+    fake.add_group(1, Group::weight(1, 900, 1000, 80000, -3));
+    fake.add_group(1, Group::blood_pressure(2, 1000, 1000, 120, 80, 60));
+    fake.add_group(1, Group::weight(3, 1000, 1001, 80100, -3));
+    let at = |l: &str| grpids(&getmeas(&fake, &a, &[("lastupdate", l)]));
+    assert_eq!(
+        at("1000"),
+        vec![1, 2, 3],
+        "inclusive: the boundary second is returned"
+    );
+    fake.set_lastupdate_exclusive(true);
+    assert_eq!(
+        at("1000"),
+        vec![3],
+        "exclusive: only after the boundary second"
+    );
+    assert_eq!(at("999"), vec![1, 2, 3]);
+    fake.set_lastupdate_exclusive(false);
+    assert_eq!(at("1001"), vec![3]);
+}
+
+#[test]
+fn raw_groups_are_served_as_given_and_filtered_on_what_is_readable() {
+    let fake = FakeWithings::start();
+    let (a, _) = fake.issue_tokens(1);
+    fake.add_group(1, Group::weight(1, 900, 1000, 80000, -3));
+    fake.add_group(1, Group::weight(3, 1900, 2000, 80100, -3));
+    let odd = serde_json::json!({
+        "grpid": 2, "date": 1400, "modified": 1500, "category": 1, "model": 10,
+        "measures": [{"value": "abc", "type": 1, "unit": -3}]
+    });
+    fake.add_raw_group(1, odd.clone());
+    // No modified: date stands in, as a 2014 answer had it.
+    fake.add_raw_group(
+        1,
+        serde_json::json!({"grpid": 4, "date": 1700, "category": 1}),
+    );
+    let mut goal = odd.clone();
+    goal["grpid"] = 5.into();
+    goal["category"] = 2.into();
+    fake.add_raw_group(1, goal);
+
+    let v = getmeas(&fake, &a, &[("category", "1")]);
+    assert_eq!(
+        grpids(&v),
+        vec![1, 2, 4, 3],
+        "sorted by modified among the typed ones"
+    );
+    assert_eq!(v["body"]["measuregrps"][1], odd, "served exactly as given");
+    assert_eq!(grpids(&getmeas(&fake, &a, &[("category", "2")])), vec![5]);
+    let at = |l: &str| grpids(&getmeas(&fake, &a, &[("category", "1"), ("lastupdate", l)]));
+    assert_eq!(at("1500"), vec![2, 4, 3]);
+    assert_eq!(at("1700"), vec![4, 3]);
+    fake.set_lastupdate_exclusive(true);
+    assert_eq!(at("1500"), vec![4, 3]);
+    assert_eq!(
+        grpids(&getmeas(
+            &fake,
+            &a,
+            &[("category", "1"), ("startdate", "1401")]
+        )),
+        vec![4, 3]
+    );
+}
+
+#[test]
 fn getmeas_sorts_and_paginates_with_offset_and_more() {
     let fake = FakeWithings::start();
     let (a, _) = fake.issue_tokens(1);

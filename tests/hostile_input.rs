@@ -3,10 +3,10 @@
 //! relay). A cheap stand-in for a fuzzer that runs in every CI run.
 
 use withings_relay::mqtt::packet;
-use withings_relay::record::RecordView;
+use withings_relay::record::{Record, RecordView};
 use withings_relay::webhook::parse_notification;
 use withings_relay::weburl::BaseUrl;
-use withings_relay::withings::api::parse_envelope;
+use withings_relay::withings::api::{envelope_body, parse_envelope};
 use withings_relay::withings::measure::parse_page;
 
 /// xorshift32: deterministic, so a failure can be replayed.
@@ -62,12 +62,17 @@ fn parse_everything(input: &[u8]) -> (bool, bool) {
     let _ = parse_notification(input, Some("multipart/form-data; boundary=XyZ"), 0);
     let _ = packet::decode(input);
     if let Ok(text) = std::str::from_utf8(input) {
-        if let Ok(body) = parse_envelope("fuzz", text) {
-            page_ok = parse_page(body).is_ok();
+        let _ = parse_envelope("fuzz", text);
+        if let Ok(body) = envelope_body("fuzz", text) {
+            page_ok = parse_page(body).is_ok_and(|page| {
+                // Accepted groups are turned into records, decimals and all.
+                for group in page.measuregrps.iter().flatten() {
+                    let _ = Record::from_group("1", group).to_json_line();
+                }
+                true
+            });
         }
-        if let Ok(value) = serde_json::from_str(text) {
-            let _ = parse_page(value);
-        }
+        let _ = parse_page(text);
         let _ = RecordView::parse(text);
         let _ = BaseUrl::parse(text);
     }

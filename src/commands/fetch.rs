@@ -1,6 +1,11 @@
 //! `withings-relay fetch`: a one-off sync to stdout, for trying the relay
 //! by hand and for backfill. Reads the cursor-free history, so it never
 //! takes anything away from what `serve` will emit.
+//!
+//! A group that cannot be read is logged and kept in `rejected/`, as
+//! `serve` does: fetch is what one runs to look into a problem, and the
+//! group's JSON is what a report needs. The file is named after the group
+//! version, so `serve` and `fetch` keeping the same one write the same file.
 
 use crate::cli::{Cli, Fetch};
 use crate::clock::{Clock, SystemClock};
@@ -10,7 +15,7 @@ use crate::output::JsonLines;
 use crate::record::Record;
 use crate::session::Session;
 use crate::store::StateDir;
-use crate::sync::for_each_page;
+use crate::sync::{for_each_page, keep_rejected};
 
 const DEFAULT_SINCE_SECS: i64 = 7 * 24 * 3600;
 
@@ -36,18 +41,29 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
     for userid in users {
         let fetched = Session::open(&api, &creds, &state, &clock, &userid).and_then(|session| {
             let mut session = session.waiting_for_lock();
-            let mut count = 0;
+            let (mut count, mut rejected) = (0, 0);
             for_each_page(&mut session, since, |page| {
-                for group in page {
-                    out.write_record(&Record::from_group(&userid, group))?;
-                    count += 1;
+                for entry in page {
+                    match entry {
+                        Ok(group) => {
+                            out.write_record(&Record::from_group(&userid, group))?;
+                            count += 1;
+                        }
+                        Err(r) => {
+                            keep_rejected(&state.rejected, &userid, r, clock.now())?;
+                            rejected += 1;
+                        }
+                    }
                 }
                 Ok(())
             })?;
-            Ok(count)
+            Ok((count, rejected))
         });
         match fetched {
-            Ok(count) => log::info!("user {userid}: {count} measurement group(s)"),
+            Ok((count, 0)) => log::info!("user {userid}: {count} measurement group(s)"),
+            Ok((count, rejected)) => log::warn!(
+                "user {userid}: {count} measurement group(s), and {rejected} that could not be read (see above)"
+            ),
             Err(e) => {
                 log::error!("user {userid}: {e}");
                 first_error.get_or_insert(e);

@@ -3,11 +3,14 @@
 //! ```text
 //! webhook-secret      the unguessable part of the notification route
 //! users/<id>.json     tokens of each linked account
-//! sync/<id>.json      lastupdate cursor and recently emitted groups
+//! sync/<id>.json      lastupdate cursor and the groups handled within the
+//!                     overlap below it (see OVERLAP_SECS)
 //! queue/*.json        acknowledged notifications not yet synced
 //! auth/<state>        authorization links not yet used
 //! locks/<id>.lock     per-user refresh lock
 //! outbox/             emitted groups each sink has yet to deliver
+//! rejected/           groups Withings sent that could not be read, verbatim,
+//!                     as <userid>-<grpid>-<modified>.json
 //! ```
 //!
 //! Every file is written with [`atomic::write`] and is mode 0600.
@@ -17,6 +20,7 @@ mod authstate;
 mod lock;
 mod outbox;
 mod queue;
+pub mod rejected;
 mod syncstate;
 #[cfg(test)]
 pub mod testdir;
@@ -26,7 +30,8 @@ pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
-pub use syncstate::{SyncState, SyncStates};
+pub use rejected::Rejects;
+pub use syncstate::{SyncState, SyncStates, OVERLAP_SECS};
 pub use users::{is_valid_userid, UserRecord, Users};
 
 use crate::error::{Error, Result};
@@ -81,7 +86,8 @@ fn open_format(path: &Path) -> Result<()> {
         other => other,
     }
 }
-const SUBDIRS: [&str; 5] = ["users", "sync", "queue", "auth", "locks"];
+
+const SUBDIRS: [&str; 6] = ["users", "sync", "queue", "auth", "locks", "rejected"];
 
 pub struct StateDir {
     root: PathBuf,
@@ -89,6 +95,7 @@ pub struct StateDir {
     pub sync: SyncStates,
     pub queue: Queue,
     pub auth: AuthStates,
+    pub rejected: Rejects,
 }
 
 impl StateDir {
@@ -105,6 +112,7 @@ impl StateDir {
             sync: SyncStates::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
             auth: AuthStates::new(root.join("auth")),
+            rejected: Rejects::new(root.join("rejected")),
         })
     }
 

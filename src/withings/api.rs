@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::weburl::{encode_query, BaseUrl};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
@@ -18,10 +19,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     status: i64,
-    #[serde(default)]
-    body: Option<Value>,
+    /// Borrowed as text, so a caller can keep parts of it byte for byte.
+    #[serde(default, borrow)]
+    body: Option<&'a RawValue>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -73,6 +75,18 @@ impl Api {
         bearer: Option<&Secret>,
         form: &[(&str, &str)],
     ) -> Result<Value> {
+        parse_envelope(what, &self.post_text(what, path, bearer, form)?)
+    }
+
+    /// Like [`Api::post`], but returns the whole answer as text, for
+    /// [`envelope_body`]: getmeas keeps a group it cannot read verbatim.
+    pub fn post_text(
+        &self,
+        what: &'static str,
+        path: &str,
+        bearer: Option<&Secret>,
+        form: &[(&str, &str)],
+    ) -> Result<String> {
         let url = self.base.join(path);
         let body = encode_query(form);
         let mut last_err = None;
@@ -84,7 +98,7 @@ impl Api {
                 request = request.header("Authorization", format!("Bearer {}", token.expose()));
             }
             match request.send(&body) {
-                Ok(response) => return unwrap_envelope(what, response),
+                Ok(response) => return read_answer(what, response),
                 Err(e) if is_tls_failure(&e) => last_err = Some(e),
                 Err(e) => return Err(Error::Transport(format!("{what}: {e}"))),
             }
@@ -96,10 +110,10 @@ impl Api {
     }
 }
 
-fn unwrap_envelope(
+fn read_answer(
     what: &'static str,
     mut response: ureq::http::Response<ureq::Body>,
-) -> Result<Value> {
+) -> Result<String> {
     let http_status = response.status().as_u16();
     let text = response
         .body_mut()
@@ -110,11 +124,20 @@ fn unwrap_envelope(
     if http_status != 200 {
         return Err(Error::Transport(format!("{what}: HTTP {http_status}")));
     }
-    parse_envelope(what, &text)
+    Ok(text)
 }
 
 /// Pure: the `body` of a successful envelope, or the error it carries.
 pub fn parse_envelope(what: &'static str, text: &str) -> Result<Value> {
+    serde_json::from_str(envelope_body(what, text)?)
+        .map_err(|e| Error::Transport(format!("{what}: the answer is not Withings JSON ({e})")))
+}
+
+/// Pure: the `body` of a successful envelope as its JSON text, exactly as
+/// sent (`null` when there is none), or the error the envelope carries.
+pub fn envelope_body<'a>(what: &'static str, text: &'a str) -> Result<&'a str> {
+    // Not JSON at all (a proxy's HTML page, an answer cut short) is a
+    // transport problem: it tends to pass, unlike a body of the wrong shape.
     let envelope: Envelope = serde_json::from_str(text)
         .map_err(|e| Error::Transport(format!("{what}: the answer is not Withings JSON ({e})")))?;
     if envelope.status != 0 {
@@ -124,7 +147,7 @@ pub fn parse_envelope(what: &'static str, text: &str) -> Result<Value> {
             message: envelope.error.unwrap_or_default(),
         });
     }
-    Ok(envelope.body.unwrap_or(Value::Null))
+    Ok(envelope.body.map_or("null", RawValue::get))
 }
 
 #[cfg(test)]
@@ -155,6 +178,17 @@ mod tests {
             Err(Error::Api { status: 503, .. }) => {}
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn the_body_text_is_kept_byte_for_byte() {
+        let text = r#"{"status":0,"body":{"b": 1.50, "a":[ 2 ]}}"#;
+        assert_eq!(
+            envelope_body("x", text).unwrap(),
+            r#"{"b": 1.50, "a":[ 2 ]}"#
+        );
+        assert_eq!(envelope_body("x", r#"{"status":0}"#).unwrap(), "null");
+        assert_eq!(parse_envelope("x", r#"{"status":0}"#).unwrap(), Value::Null);
     }
 
     #[test]

@@ -235,6 +235,8 @@ struct Tokens {
 #[derive(Clone, Debug, Default)]
 struct User {
     groups: BTreeMap<i64, Group>,
+    /// Groups given as JSON, served as given (see `add_raw_group`).
+    raw_groups: Vec<Value>,
     subs: Vec<Subscription>,
     tokens: Option<Tokens>,
 }
@@ -262,6 +264,7 @@ struct State {
     userid_as_string: bool,
     page_size: usize,
     more_as_bool: bool,
+    lastupdate_exclusive: bool,
     rate_limit: usize,
     redirect_uris: Vec<String>,
 }
@@ -408,6 +411,7 @@ impl FakeWithings {
             userid_as_string: true,
             page_size: 100,
             more_as_bool: false,
+            lastupdate_exclusive: false,
             rate_limit: DEFAULT_RATE_LIMIT,
             redirect_uris: Vec::new(),
         }));
@@ -464,6 +468,16 @@ impl FakeWithings {
             .insert(group.grpid, group);
     }
 
+    /// Store a group given as raw JSON, for shapes `Group` cannot express: real captured
+    /// groups, undocumented keys, fields of the wrong type. It is served as given (with
+    /// serde_json's key order), among the other groups. The filters read what they can: an
+    /// integer `category`; `modified`, else `date`, for `lastupdate` and the sort order (a
+    /// group with neither sorts first and never passes `lastupdate`); `date` for
+    /// `startdate`/`enddate`. `meastype(s)` does not apply to it. Creates the user.
+    pub fn add_raw_group(&self, userid: u64, group: Value) {
+        lock(&self.state).user(userid).raw_groups.push(group);
+    }
+
     /// Delete a measure group; it simply disappears from later answers (§2, UNCONFIRMED).
     pub fn remove_group(&self, userid: u64, grpid: i64) -> bool {
         lock(&self.state)
@@ -518,6 +532,13 @@ impl FakeWithings {
     /// getmeas `more` as true/false instead of 1/0 (default false, §2).
     pub fn set_more_as_bool(&self, yes: bool) {
         lock(&self.state).more_as_bool = yes;
+    }
+
+    /// getmeas `lastupdate` as "modified strictly after" (true) or "at or after" (false,
+    /// default). Which one Withings does is UNCONFIRMED (§2.3), so a client must cope with
+    /// both; the default stays inclusive.
+    pub fn set_lastupdate_exclusive(&self, yes: bool) {
+        lock(&self.state).lastupdate_exclusive = yes;
     }
 
     /// Change the API rate limit per 60 s of fake clock (default 120, §4.2).
@@ -1056,12 +1077,16 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
             }
         }
     }
-    let mut groups: Vec<Group> = st.users[&userid]
+    let exclusive = st.lastupdate_exclusive;
+    let user = &st.users[&userid];
+    // (modified, grpid, JSON): the sort key and what is served.
+    let typed = user
         .groups
         .values()
         .filter(|g| category.is_none_or(|c| g.category == c))
-        // lastupdate is inclusive here (UNCONFIRMED in §2.3): clients must dedupe.
-        .filter(|g| lastupdate.is_none_or(|l| g.modified >= l))
+        // Whether lastupdate is inclusive is UNCONFIRMED (§2.3): inclusive unless
+        // set_lastupdate_exclusive, so clients must both dedupe and not lose the boundary.
+        .filter(|g| lastupdate.is_none_or(|l| after_lastupdate(g.modified, l, exclusive)))
         .filter(|g| startdate.is_none_or(|s| g.date >= s))
         .filter(|g| enddate.is_none_or(|e| g.date <= e))
         .filter_map(|g| {
@@ -1072,8 +1097,18 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
             g.measures.retain(|m| types.contains(&m.type_));
             (!g.measures.is_empty()).then_some(g)
         })
-        .collect();
-    groups.sort_by_key(|g| (g.modified, g.grpid));
+        .map(|g| (g.modified, g.grpid, group_json(&g)));
+    let raw = user.raw_groups.iter().filter_map(|g| {
+        let int = |key: &str| g.get(key).and_then(Value::as_i64);
+        let modified = int("modified").or(int("date")).unwrap_or(i64::MIN);
+        let keep = int("category").is_none_or(|c| category.is_none_or(|want| c == want))
+            && lastupdate.is_none_or(|l| after_lastupdate(modified, l, exclusive))
+            && startdate.is_none_or(|s| int("date").is_some_and(|d| d >= s))
+            && enddate.is_none_or(|e| int("date").is_some_and(|d| d <= e));
+        keep.then(|| (modified, int("grpid").unwrap_or(0), g.clone()))
+    });
+    let mut groups: Vec<(i64, i64, Value)> = typed.chain(raw).collect();
+    groups.sort_by_key(|(modified, grpid, _)| (*modified, *grpid));
     let start = offset.unwrap_or(0).max(0) as usize;
     let end = start.saturating_add(st.page_size).min(groups.len());
     let page = groups.get(start..end).unwrap_or(&[]);
@@ -1084,7 +1119,7 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
     } else {
         json!(u8::from(more))
     };
-    let measuregrps: Vec<Value> = page.iter().map(group_json).collect();
+    let measuregrps: Vec<Value> = page.iter().map(|(_, _, g)| g.clone()).collect();
     Reply::Json(ok_json(json!({
         "updatetime": st.now(),
         "timezone": TIMEZONE,
@@ -1092,6 +1127,15 @@ fn measure(shared: &Shared, call: &Call) -> Reply {
         "more": more_json,
         "offset": next_offset,
     })))
+}
+
+/// Whether a group modified at `modified` is "created or modified after" `lastupdate` (§2).
+fn after_lastupdate(modified: i64, lastupdate: i64, exclusive: bool) -> bool {
+    if exclusive {
+        modified > lastupdate
+    } else {
+        modified >= lastupdate
+    }
 }
 
 fn group_json(g: &Group) -> Value {
