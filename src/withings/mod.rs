@@ -1,4 +1,4 @@
-//! The Withings public API, as `../shared/withings-api.md` describes it.
+//! The Withings public API, as `docs/withings-api.md` (the facts sheet) describes it.
 
 pub mod api;
 pub mod measure;

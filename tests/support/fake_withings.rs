@@ -1,7 +1,7 @@
 #![allow(dead_code)]
 //! A faithful fake of the Withings public API, served over plain HTTP on 127.0.0.1.
 //!
-//! The behaviour follows the facts sheet `/work/shared/withings-api.md`; comments cite its
+//! The behaviour follows the facts sheet `docs/withings-api.md`; comments cite its
 //! sections as "§N". One server plays both hosts: the account host (`/oauth2_user/authorize2`)
 //! and the API host (`/v2/oauth2`, `/measure`, `/notify`).
 //!
