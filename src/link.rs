@@ -152,7 +152,7 @@ impl Linker {
         let _lock = self.state.lock_user(&tokens.userid, LockWait::Block)?;
         self.state
             .users
-            .save(&record_from_tokens(&tokens, now, now))?;
+            .save(&tokens.userid, &record_from_tokens(&tokens, now, now))?;
         if self.state.sync.load(&tokens.userid)?.is_none() {
             let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
             self.state.sync.save(&tokens.userid, &start)?;

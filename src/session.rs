@@ -132,7 +132,7 @@ impl<'a> Session<'a> {
                     self.user.userid
                 );
                 self.user.needs_reauth = true;
-                self.state.users.save(&self.user)?;
+                self.state.users.save(&self.user.userid, &self.user)?;
                 return Err(Error::ReauthNeeded {
                     userid: self.user.userid.clone(),
                 });
@@ -148,7 +148,7 @@ impl<'a> Session<'a> {
         let fresh = record_from_tokens(&tokens, self.clock.now(), self.user.linked_at);
         // Saved before any use: if this fails the new pair is dropped unused,
         // and the old refresh token stays valid for the next try.
-        self.state.users.save(&fresh)?;
+        self.state.users.save(&fresh.userid, &fresh)?;
         self.user = fresh;
         Ok(())
     }

@@ -110,7 +110,7 @@ impl Webhook {
             }
         };
         // 200 for what we ignore, so Withings does not retry it (§3.4).
-        if !self.state.users.is_linked(&n.userid) {
+        if !self.state.users.exists(&n.userid) {
             log::warn!(
                 "notification for user {}, who is not linked here: ignored (link it with `withings-relay authorize`)",
                 n.userid

@@ -175,15 +175,18 @@ mod tests {
         let state = Arc::new(StateDir::open(&dir.path().join("state")).unwrap());
         state
             .users
-            .save(&UserRecord {
-                userid: "42".into(),
-                access_token: Secret::new("a"),
-                access_expires_at: i64::MAX,
-                refresh_token: Secret::new("r"),
-                scope: String::new(),
-                linked_at: 0,
-                needs_reauth: false,
-            })
+            .save(
+                "42",
+                &UserRecord {
+                    userid: "42".into(),
+                    access_token: Secret::new("a"),
+                    access_expires_at: i64::MAX,
+                    refresh_token: Secret::new("r"),
+                    scope: String::new(),
+                    linked_at: 0,
+                    needs_reauth: false,
+                },
+            )
             .unwrap();
         state
             .queue

@@ -26,7 +26,7 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
     let clock = SystemClock;
     let since = args.since.unwrap_or(clock.now() - DEFAULT_SINCE_SECS);
     let users = match &args.user {
-        Some(u) if state.users.is_linked(u) => vec![u.clone()],
+        Some(u) if state.users.exists(u) => vec![u.clone()],
         Some(u) => return Err(Error::UnknownUser(u.escape_debug().to_string())),
         None => state.users.list()?,
     };

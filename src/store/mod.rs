@@ -19,6 +19,7 @@ pub mod atomic;
 mod authstate;
 mod lock;
 mod outbox;
+mod per_user;
 mod queue;
 pub mod rejected;
 mod syncstate;
@@ -29,10 +30,11 @@ mod users;
 pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
+pub use per_user::{is_valid_userid, PerUser};
 pub use queue::{Notification, Queue};
 pub use rejected::Rejects;
-pub use syncstate::{SyncState, SyncStates, OVERLAP_SECS};
-pub use users::{is_valid_userid, UserRecord, Users};
+pub use syncstate::{SyncState, OVERLAP_SECS};
+pub use users::UserRecord;
 
 use crate::error::{Error, Result};
 use crate::secret::{is_hex_token, random_hex, Secret};
@@ -91,8 +93,8 @@ const SUBDIRS: [&str; 6] = ["users", "sync", "queue", "auth", "locks", "rejected
 
 pub struct StateDir {
     root: PathBuf,
-    pub users: Users,
-    pub sync: SyncStates,
+    pub users: PerUser<UserRecord>,
+    pub sync: PerUser<SyncState>,
     pub queue: Queue,
     pub auth: AuthStates,
     pub rejected: Rejects,
@@ -108,8 +110,8 @@ impl StateDir {
         open_format(&root.join("format"))?;
         Ok(StateDir {
             root: root.to_path_buf(),
-            users: Users::new(root.join("users")),
-            sync: SyncStates::new(root.join("sync")),
+            users: PerUser::new(root.join("users")),
+            sync: PerUser::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
             auth: AuthStates::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
@@ -137,7 +139,7 @@ impl StateDir {
     pub fn lock_user(&self, userid: &str, wait: LockWait) -> Result<UserLock> {
         lock::lock_user(
             &self.root.join("locks"),
-            users::checked_userid(userid)?,
+            per_user::checked_userid(userid)?,
             wait,
         )
     }

@@ -4,7 +4,7 @@
 //! worker groups work without reading every file.
 
 use super::atomic;
-use super::users::{checked_userid, is_valid_userid};
+use super::per_user::{checked_userid, is_valid_userid};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

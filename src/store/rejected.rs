@@ -3,7 +3,7 @@
 //! the group can be reported or replayed by hand.
 
 use super::atomic;
-use super::users::checked_userid;
+use super::per_user::checked_userid;
 use crate::error::Result;
 use crate::withings::measure::Rejected;
 use serde::Serialize;

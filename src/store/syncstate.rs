@@ -2,11 +2,8 @@
 //! (facts sheet §2.3), queried with an overlap, plus the (grpid, modified)
 //! pairs already handled inside that overlap, so re-read groups are dropped.
 
-use super::atomic;
-use super::users::checked_userid;
-use crate::error::Result;
+use super::per_user::UserFile;
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
 
 /// How far below the cursor each sync asks again, in seconds.
 ///
@@ -85,27 +82,7 @@ impl SyncState {
     }
 }
 
-pub struct SyncStates {
-    dir: PathBuf,
-}
-
-impl SyncStates {
-    pub(super) fn new(dir: PathBuf) -> SyncStates {
-        SyncStates { dir }
-    }
-
-    fn path(&self, userid: &str) -> Result<PathBuf> {
-        Ok(self.dir.join(format!("{}.json", checked_userid(userid)?)))
-    }
-
-    pub fn load(&self, userid: &str) -> Result<Option<SyncState>> {
-        atomic::read_json(&self.path(userid)?)
-    }
-
-    pub fn save(&self, userid: &str, state: &SyncState) -> Result<()> {
-        atomic::write_json(&self.path(userid)?, state)
-    }
-}
+impl UserFile for SyncState {}
 
 #[cfg(test)]
 mod tests {
