@@ -1,4 +1,9 @@
 //! The command line, as argh declares it. Validation lives in config.rs.
+//!
+//! The doc comments on the argh structs below are the `--help` text, shown
+//! verbatim in a terminal, not rendered as Markdown: a URL there is meant
+//! bare (`<https://…>` would print the brackets) and `[user@]` is usage
+//! syntax, not an intra-doc link. Hence the rustdoc allows on them.
 
 use argh::FromArgs;
 use std::path::PathBuf;
@@ -8,6 +13,7 @@ pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_ACCOUNT_URL: &str = "https://account.withings.com";
 
 #[derive(FromArgs, Debug)]
+#[allow(rustdoc::bare_urls)]
 /// Relays Withings measurements to your home network: Withings calls the
 /// webhook, the relay fetches the new measurements and writes them out as
 /// JSON lines. Credentials come from WITHINGS_CLIENT_ID and
@@ -77,6 +83,7 @@ pub enum Command {
 }
 
 #[derive(FromArgs, Debug)]
+#[allow(rustdoc::broken_intra_doc_links)]
 /// Run the relay: answer Withings webhooks and the OAuth callback, and
 /// write each new measurement group as a JSON line.
 #[argh(subcommand, name = "serve")]

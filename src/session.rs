@@ -56,7 +56,7 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     /// Loads the user's tokens. Nothing is locked: the per-user lock is
-    /// taken only around a refresh (see [`Session::refresh`]), and by
+    /// taken only around a refresh (see `Session::refresh`), and by
     /// default a session gives up at once when another process holds it.
     pub fn open(
         api: &'a Api,
