@@ -1,4 +1,4 @@
-//! The OAuth callback route: check the single-use state, trade the code for
+//! The OAuth callback route: check the single-use nonce, trade the code for
 //! tokens at once (it lives 30 s, facts sheet §1.2), store the user, then
 //! subscribe it to each appli. Answers with a page saying what happened.
 
@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::{Reply, Request, Response};
 use crate::page;
 use crate::session::{record_from_tokens, Session};
-use crate::store::{is_valid_userid, LockWait, StateCheck, StateDir, SyncState};
+use crate::store::{is_valid_userid, LockWait, NonceCheck, StateDir, SyncState};
 use crate::sync::INITIAL_LOOKBACK_SECS;
 use crate::withings::api::Api;
 use crate::withings::notify;
@@ -53,8 +53,9 @@ impl Linker {
                 )
             }
         }
-        let state = request.query_param("state").unwrap_or_default();
-        let checked = match self.state.auth.consume(&state, self.clock.now()) {
+        // OAuth's `state` parameter carries the nonce `authorize` issued.
+        let nonce = request.query_param("state").unwrap_or_default();
+        let checked = match self.state.auth.consume(&nonce, self.clock.now()) {
             Ok(c) => c,
             Err(e) => {
                 log::error!("cannot check an authorization state: {e}");
@@ -62,11 +63,11 @@ impl Linker {
             }
         };
         match checked {
-            StateCheck::Valid => {}
-            StateCheck::Expired => {
+            NonceCheck::Valid => {}
+            NonceCheck::Expired => {
                 return Reply::Now(failure(400, "This link has expired", &[RUN_AGAIN]))
             }
-            StateCheck::Unknown => {
+            NonceCheck::Unknown => {
                 log::warn!("refused an OAuth callback with an unknown or used state");
                 return Reply::Now(failure(
                     400,

@@ -5,7 +5,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{self, Env};
 use crate::error::Result;
 use crate::routes::callback_url;
-use crate::store::{StateDir, STATE_TTL_SECS};
+use crate::store::{StateDir, NONCE_TTL_SECS};
 use crate::withings::oauth::authorize_url;
 
 pub fn run(cli: &Cli, args: &Authorize, env: Env) -> Result<()> {
@@ -18,11 +18,11 @@ pub fn run(cli: &Cli, args: &Authorize, env: Env) -> Result<()> {
     // Alone on stdout, so scripts can capture it.
     println!(
         "{}",
-        authorize_url(&account, &client_id, &redirect, &nonce, args.demo)
+        authorize_url(&account, &client_id, &redirect, nonce.as_str(), args.demo)
     );
     log::info!(
         "open this link in a browser within {} minutes; `withings-relay serve` must be running with the same --state-dir and reachable at {redirect}",
-        STATE_TTL_SECS / 60
+        NONCE_TTL_SECS / 60
     );
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! sync/<id>.json      lastupdate cursor and the groups handled within the
 //!                     overlap below it (see OVERLAP_SECS)
 //! queue/*.json        acknowledged notifications not yet synced
-//! auth/<state>        authorization links not yet used
+//! auth/<nonce>        authorization links not yet used (OAuth `state`)
 //! locks/<id>.lock     per-user refresh lock
 //! outbox/             emitted groups each sink has yet to deliver
 //! rejected/           groups Withings sent that could not be read, verbatim,
@@ -26,7 +26,7 @@ mod syncstate;
 pub mod testdir;
 mod users;
 
-pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
+pub use authstate::{LinkNonce, LinkNonces, NonceCheck, NONCE_TTL_SECS};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use queue::{Notification, Queue};
@@ -94,7 +94,7 @@ pub struct StateDir {
     pub users: Users,
     pub sync: SyncStates,
     pub queue: Queue,
-    pub auth: AuthStates,
+    pub auth: LinkNonces,
     pub rejected: Rejects,
 }
 
@@ -111,7 +111,7 @@ impl StateDir {
             users: Users::new(root.join("users")),
             sync: SyncStates::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
-            auth: AuthStates::new(root.join("auth")),
+            auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
         })
     }
