@@ -6,12 +6,15 @@
 //! with tokens from `session.rs`; measurements wait in the outbox
 //! (`store/outbox.rs`) and leave through `delivery.rs` to the sinks in
 //! `output/`.
-//! Linking an account is `commands/authorize.rs` then `link.rs`.
+//! Linking an account is `commands/authorize.rs` then `link.rs`. The API
+//! client, credentials, state dir and clock they all use travel together
+//! as one `context.rs`.
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod decimal;
 pub mod delivery;
 pub mod error;

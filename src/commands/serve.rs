@@ -1,8 +1,9 @@
 //! `withings-relay serve`: the daemon. Binds, starts the worker, answers.
 
 use crate::cli::{Cli, Serve};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::{self, Env};
+use crate::context::Context;
 use crate::delivery;
 use crate::error::Error;
 use crate::error::Result;
@@ -19,14 +20,14 @@ use std::sync::{mpsc, Arc, Mutex};
 const BODY_LIMIT: usize = 16 * 1024;
 
 /// The outputs the flags ask for; JSON lines on stdout when none is named.
-fn sinks(args: &Serve, env: Env, state: &StateDir) -> Result<Vec<Box<dyn Sink>>> {
+fn sinks(args: &Serve, env: Env, store: &StateDir) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     if let Some(settings) = config::mqtt_settings(args, env)? {
         let topics = Topics {
             prefix: args.mqtt_prefix.clone(),
             discovery: Some(args.ha_discovery_prefix.clone()).filter(|p| !p.is_empty()),
         };
-        let known = state.root().join("mqtt-sensors.json");
+        let known = store.root().join("mqtt-sensors.json");
         sinks.push(Box::new(MqttSink::new(settings, topics, known)?));
     }
     if let Some(program) = &args.exec {
@@ -56,20 +57,25 @@ fn sinks(args: &Serve, env: Env, state: &StateDir) -> Result<Vec<Box<dyn Sink>>>
 
 pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
     let public = config::public_url(cli)?;
-    let creds = Arc::new(config::credentials(cli, env)?);
+    let creds = config::credentials(cli, env)?;
     let applis = config::applis(&args.appli)?;
-    let api = Arc::new(super::api(cli)?);
-    let state = Arc::new(StateDir::open(&cli.state_dir)?);
-    let swept = state.sweep_temp_files()?;
+    let api = super::api(cli)?;
+    let store = StateDir::open(&cli.state_dir)?;
+    let swept = store.sweep_temp_files()?;
     if swept > 0 {
         log::info!("removed {swept} unfinished temp file(s) left by an earlier run");
     }
-    let secret = state.webhook_secret()?;
-    let sinks = sinks(args, env, &state)?;
+    let secret = store.webhook_secret()?;
+    let sinks = sinks(args, env, &store)?;
     let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
-    let outbox = Arc::new(state.outbox(&names)?);
+    let outbox = Arc::new(store.outbox(&names)?);
     let listener = http::bind(&args.listen)?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ctx = Arc::new(Context {
+        api,
+        creds,
+        store,
+        clock: Arc::new(SystemClock),
+    });
 
     log::info!(
         "register this callback URL in the Withings developer dashboard: {}",
@@ -78,24 +84,15 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
     log::info!(
         "Withings will post notifications to {}{NOTIFY_PREFIX}<secret in {}/webhook-secret>",
         public,
-        state.root().display()
+        ctx.store.root().display()
     );
 
     let (wake, woken) = mpsc::channel::<Wake>();
-    let worker = Worker::new(
-        Arc::clone(&state),
-        Arc::clone(&api),
-        Arc::clone(&creds),
-        Arc::clone(&clock),
-        Box::new(delivery::start(outbox, sinks)),
-    );
+    let worker = Worker::new(Arc::clone(&ctx), Box::new(delivery::start(outbox, sinks)));
     std::thread::spawn(move || worker.run(woken));
 
     let linker = Arc::new(Linker {
-        api,
-        creds,
-        state: Arc::clone(&state),
-        clock: Arc::clone(&clock),
+        ctx: Arc::clone(&ctx),
         redirect_uri: callback_url(&public),
         notify_url: notify_url(&public, &secret),
         applis,
@@ -104,9 +101,8 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
     let routes = Routes {
         prefix: public.path.clone(),
         webhook_secret: secret,
-        webhook: Webhook { state, wake },
+        webhook: Webhook { ctx, wake },
         linker,
-        clock,
     };
     http::serve(listener, Arc::new(routes), BODY_LIMIT);
     Ok(())
