@@ -1,5 +1,7 @@
 //! withings-relay: Withings webhooks in, measurements out.
 //!
+//! `cli.rs` declares the command line, `config.rs` checks it once into
+//! typed settings, and `commands/` wires each command from them.
 //! Where things happen, by file: a webhook enters in `http/` and is routed
 //! by `routes.rs` to `webhook.rs`, which queues it in `store/`; `worker.rs`
 //! drains the queue through `sync.rs`, which calls Withings (`withings/`)

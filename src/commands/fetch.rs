@@ -7,31 +7,22 @@
 //! group's JSON is what a report needs. The file is named after the group
 //! version, so `serve` and `fetch` keeping the same one write the same file.
 
-use crate::cli::{Cli, Fetch};
-use crate::clock::SystemClock;
-use crate::config::{self, Env};
+use crate::config::{FetchSettings, Shared};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::JsonLines;
 use crate::record::Record;
 use crate::session::Session;
-use crate::store::StateDir;
 use crate::sync::{for_each_page, keep_rejected};
-use std::sync::Arc;
 
 const DEFAULT_SINCE_SECS: i64 = 7 * 24 * 3600;
 
-pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
-    let creds = config::credentials(cli, env)?;
-    let api = super::api(cli)?;
-    let ctx = Context {
-        api,
-        creds,
-        store: StateDir::open(&cli.state_dir)?,
-        clock: Arc::new(SystemClock),
-    };
-    let since = args.since.unwrap_or(ctx.clock.now() - DEFAULT_SINCE_SECS);
-    let users = match &args.user {
+pub fn run(shared: &Shared, settings: FetchSettings) -> Result<()> {
+    let ctx = Context::open(&shared.state_dir, &settings.api, settings.credentials)?;
+    let since = settings
+        .since
+        .unwrap_or(ctx.clock.now() - DEFAULT_SINCE_SECS);
+    let users = match &settings.user {
         Some(u) if ctx.store.users.is_linked(u) => vec![u.clone()],
         Some(u) => return Err(Error::UnknownUser(u.escape_debug().to_string())),
         None => ctx.store.users.list()?,
@@ -39,7 +30,7 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
     if users.is_empty() {
         return Err(Error::Config(format!(
             "no Withings account is linked in {}: start `withings-relay serve`, then run `withings-relay authorize`",
-            cli.state_dir.display()
+            shared.state_dir.display()
         )));
     }
     let mut out = JsonLines::Stdout;
