@@ -265,3 +265,28 @@ fn fetch_prints_the_linked_users_measurements_as_json_lines() {
     assert_eq!(relay.notify(&notification_form(&fake, user)), 200);
     assert_eq!(relay.wait_lines(1).len(), 1);
 }
+
+#[test]
+fn a_hook_argument_that_looks_like_a_shared_option_goes_to_the_hook() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("exec-arg-option");
+    let user = 7_070_002;
+    // Once read as `--log-level debug` after the command, and refused.
+    let relay = start_linked(
+        &fake,
+        &dir,
+        user,
+        &[
+            "--exec",
+            "/bin/echo",
+            "--exec-arg",
+            "--log-level",
+            "--exec-arg",
+            "debug",
+        ],
+    );
+    let t = fake.now() as i64;
+    fake.add_group(user, Group::weight(1, t - 5, t - 5, 70_000, -3));
+    assert_eq!(relay.notify(&notification_form(&fake, user)), 200);
+    relay.wait_log("exec /bin/echo stdout: --log-level debug");
+}
