@@ -137,7 +137,8 @@ pub struct Serve {
     #[argh(option)]
     pub exec: Option<String>,
 
-    /// an argument for the --exec program; repeat for more.
+    /// an argument for the --exec program; repeat for more. Defaults to
+    /// none.
     #[argh(option)]
     pub exec_arg: Vec<String>,
 
@@ -410,6 +411,25 @@ mod tests {
 
     fn listed(flags: &[Flag]) -> BTreeSet<(String, bool)> {
         flags.iter().map(|&(n, v)| (n.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn the_readme_documents_every_option() {
+        let readme = include_str!("../README.md");
+        let commands = COMMANDS.iter().flat_map(|(_, flags)| flags.iter());
+        for (name, _) in SHARED.iter().chain(commands) {
+            // As `--name ARG` in a table or `[--name …]` in a usage line,
+            // so --mqtt is not found inside --mqtt-ca.
+            let documented = ["`", "["].iter().any(|before| {
+                [" ", "]", "`"]
+                    .iter()
+                    .any(|after| readme.contains(&format!("{before}{name}{after}")))
+            });
+            assert!(
+                documented || *name == "--help",
+                "{name} missing from README.md"
+            );
+        }
     }
 
     #[test]
