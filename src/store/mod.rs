@@ -171,8 +171,8 @@ mod tests {
     #[test]
     fn webhook_secret_is_made_once_and_kept() {
         let dir = TestDir::new("state-secret");
-        let state = StateDir::open(dir.path()).unwrap();
-        let first = state.webhook_secret().unwrap();
+        let store = StateDir::open(dir.path()).unwrap();
+        let first = store.webhook_secret().unwrap();
         let again = StateDir::open(dir.path())
             .unwrap()
             .webhook_secret()

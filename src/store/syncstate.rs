@@ -102,8 +102,8 @@ impl SyncStates {
         atomic::read_json(&self.path(userid)?)
     }
 
-    pub fn save(&self, userid: &str, state: &SyncState) -> Result<()> {
-        atomic::write_json(&self.path(userid)?, state)
+    pub fn save(&self, userid: &str, sync: &SyncState) -> Result<()> {
+        atomic::write_json(&self.path(userid)?, sync)
     }
 }
 
