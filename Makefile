@@ -21,6 +21,7 @@ test-deps:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --locked
 
 unit-and-e2e:
 	$(CARGO) test --locked

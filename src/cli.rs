@@ -1,4 +1,9 @@
 //! The command line, as argh declares it. Validation lives in config.rs.
+//!
+//! The doc comments on the argh structs below are the `--help` text, shown
+//! verbatim in a terminal, not rendered as Markdown: a URL there is meant
+//! bare (`<https://…>` would print the brackets) and `[user@]` is usage
+//! syntax, not an intra-doc link. Hence the rustdoc allows on them.
 
 use argh::FromArgs;
 use std::path::PathBuf;
@@ -8,6 +13,8 @@ pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_ACCOUNT_URL: &str = "https://account.withings.com";
 
 #[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
+#[allow(rustdoc::bare_urls)]
 /// Relays Withings measurements to your home network: Withings calls the
 /// webhook, the relay fetches the new measurements and writes them out as
 /// JSON lines. Credentials come from WITHINGS_CLIENT_ID and
@@ -67,6 +74,7 @@ pub struct Cli {
 }
 
 #[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
 #[argh(subcommand)]
 // Parsed once at start; boxing would only make argh's derive harder to use.
 #[allow(clippy::large_enum_variant)]
@@ -77,6 +85,8 @@ pub enum Command {
 }
 
 #[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
+#[allow(rustdoc::broken_intra_doc_links)]
 /// Run the relay: answer Withings webhooks and the OAuth callback, and
 /// write each new measurement group as a JSON line.
 #[argh(subcommand, name = "serve")]
@@ -127,7 +137,8 @@ pub struct Serve {
     #[argh(option)]
     pub exec: Option<String>,
 
-    /// an argument for the --exec program; repeat for more.
+    /// an argument for the --exec program; repeat for more. Defaults to
+    /// none.
     #[argh(option)]
     pub exec_arg: Vec<String>,
 
@@ -144,6 +155,7 @@ pub struct Serve {
 }
 
 #[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
 /// Print a link that connects a Withings account to the relay. Open it in
 /// a browser within 10 minutes while `serve` is running.
 #[argh(subcommand, name = "authorize")]
@@ -154,6 +166,7 @@ pub struct Authorize {
 }
 
 #[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
 /// Fetch measurements of the linked users once and print them as JSON
 /// lines on stdout. Does not move the cursor `serve` uses.
 #[argh(subcommand, name = "fetch")]
@@ -168,35 +181,111 @@ pub struct Fetch {
     pub since: Option<i64>,
 }
 
-/// Options of [`Cli`] that take a value: the ones moved before the command.
-const SHARED_WITH_VALUE: [&str; 8] = [
-    "--state-dir",
-    "--public-url",
-    "--api-url",
-    "--account-url",
-    "--client-id",
-    "--client-secret-file",
-    "--ca-file",
-    "--log-level",
+/// An option as the hoisting sees it: its name, and whether a value
+/// follows it.
+type Flag = (&'static str, bool);
+
+/// Every option of [`Cli`], and of each command, with whether it takes a
+/// value: what the hoisting needs. argh's `ArgsInfo` would derive these
+/// lists from the declarations above, but using it at run time made the
+/// release binary 5.8 KB bigger than these lists do (it carries every help
+/// text a second time), so they are written out here and the tests hold
+/// them to `ArgsInfo` and to `--help`: an option declared above without its
+/// line here fails them.
+const SHARED: &[Flag] = &[
+    ("--state-dir", true),
+    ("--public-url", true),
+    ("--api-url", true),
+    ("--account-url", true),
+    ("--client-id", true),
+    ("--client-secret-file", true),
+    ("--ca-file", true),
+    ("--log-level", true),
+    ("--version", false),
+    ("--help", false),
 ];
-const COMMANDS: [&str; 3] = ["serve", "authorize", "fetch"];
+const COMMANDS: &[(&str, &[Flag])] = &[
+    (
+        "serve",
+        &[
+            ("--listen", true),
+            ("--output", true),
+            ("--mqtt", true),
+            ("--mqtt-password-file", true),
+            ("--mqtt-ca", true),
+            ("--mqtt-prefix", true),
+            ("--mqtt-client-id", true),
+            ("--ha-discovery-prefix", true),
+            ("--exec", true),
+            ("--exec-arg", true),
+            ("--exec-timeout", true),
+            ("--appli", true),
+            ("--help", false),
+        ],
+    ),
+    ("authorize", &[("--demo", false), ("--help", false)]),
+    (
+        "fetch",
+        &[("--user", true), ("--since", true), ("--help", false)],
+    ),
+];
+
+/// Does `arg` name one of `flags`, and does it take a value? None when
+/// it is not one of them.
+fn takes_value(flags: &[Flag], arg: &str) -> Option<bool> {
+    flags
+        .iter()
+        .find(|(name, _)| *name == arg)
+        .map(|&(_, value)| value)
+}
 
 /// argh only reads top-level options before the command; people type
-/// `withings-relay serve --state-dir X`. Moves shared options found after
-/// the command in front of it, leaving everything else in order.
+/// `withings-relay serve --state-dir X`. Moves the shared options that take
+/// a value found after the command in front of it, with their values,
+/// leaving everything else in order.
+///
+/// It knows which options take a value, shared and the command's own, so a
+/// value is never mistaken for an option: `serve --exec-arg --log-level`
+/// gives the hook `--log-level`, and `--state-dir serve` is a directory. A
+/// command's own option wins over a shared one of the same name
+/// (`--help`). Anything not understood is left as it is, for argh to
+/// report.
 pub fn hoist_shared_options(args: &[String]) -> Vec<String> {
-    let Some(cmd_at) = args.iter().position(|a| COMMANDS.contains(&a.as_str())) else {
-        return args.to_vec();
+    let mut at = 0;
+    let command_flags = loop {
+        let Some(arg) = args.get(at) else {
+            return args.to_vec();
+        };
+        if let Some((_, flags)) = COMMANDS.iter().find(|(name, _)| name == arg) {
+            break *flags;
+        }
+        match takes_value(SHARED, arg) {
+            Some(true) => at += 2,
+            Some(false) => at += 1,
+            None => return args.to_vec(),
+        }
     };
-    let mut front: Vec<String> = args[..cmd_at].to_vec();
-    let mut back = vec![args[cmd_at].clone()];
-    let mut rest = args[cmd_at + 1..].iter();
+    let mut front: Vec<String> = args[..at].to_vec();
+    let mut back = vec![args[at].clone()];
+    let mut rest = args[at + 1..].iter();
     while let Some(arg) = rest.next() {
-        if SHARED_WITH_VALUE.contains(&arg.as_str()) {
-            front.push(arg.clone());
-            front.extend(rest.next().cloned());
-        } else {
+        if arg == "--" {
             back.push(arg.clone());
+            back.extend(rest.by_ref().cloned());
+            break;
+        }
+        match (takes_value(command_flags, arg), takes_value(SHARED, arg)) {
+            (Some(own_value), _) => {
+                back.push(arg.clone());
+                if own_value {
+                    back.extend(rest.next().cloned());
+                }
+            }
+            (None, Some(true)) => {
+                front.push(arg.clone());
+                front.extend(rest.next().cloned());
+            }
+            _ => back.push(arg.clone()),
         }
     }
     front.extend(back);
@@ -206,9 +295,17 @@ pub fn hoist_shared_options(args: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CommandSettings, OutputSettings, Settings};
+    use argh::{ArgsInfo, FlagInfo, FlagInfoKind};
+    use std::collections::BTreeSet;
 
     fn strings(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
+    }
+
+    fn parse(args: &[String]) -> Cli {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Cli::from_args(&["withings-relay"], &refs).unwrap()
     }
 
     #[test]
@@ -238,6 +335,180 @@ mod tests {
         match cli.command {
             Some(Command::Serve(s)) => assert_eq!(s.appli, "1,4"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_value_of_a_command_option_is_never_hoisted() {
+        let args = strings("serve --exec /bin/true --exec-arg --log-level --exec-arg debug");
+        let hoisted = hoist_shared_options(&args);
+        assert_eq!(hoisted, args, "nothing here is a shared option");
+        let cli = parse(&hoisted);
+        assert_eq!(cli.log_level, "info");
+        let env = |name: &str| Some(format!("{name}-value"));
+        let settings = Settings::from_cli(
+            &parse(&hoist_shared_options(&strings(
+                "serve --public-url https://h --exec /bin/true --exec-arg --log-level --exec-arg debug",
+            ))),
+            &env,
+        )
+        .unwrap();
+        match &settings.command {
+            CommandSettings::Serve(s) => match &s.outputs[..] {
+                [OutputSettings::Exec(hook)] => assert_eq!(hook.args, ["--log-level", "debug"]),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_shared_value_that_names_a_command_is_a_value() {
+        assert_eq!(
+            hoist_shared_options(&strings("--state-dir serve fetch --log-level debug")),
+            strings("--state-dir serve --log-level debug fetch")
+        );
+        let cli = parse(&strings("--state-dir serve --log-level debug fetch"));
+        assert_eq!(cli.state_dir, PathBuf::from("serve"));
+        assert!(matches!(cli.command, Some(Command::Fetch(_))));
+    }
+
+    #[test]
+    fn help_after_the_command_and_what_follows_a_double_dash_stay_put() {
+        assert_eq!(
+            hoist_shared_options(&strings("fetch --help --state-dir /x")),
+            strings("--state-dir /x fetch --help")
+        );
+        assert_eq!(
+            hoist_shared_options(&strings("fetch -- --state-dir /x")),
+            strings("fetch -- --state-dir /x")
+        );
+        for untouched in [
+            "--bogus serve --state-dir /x",
+            "help serve --state-dir /x",
+            "--state-dir",
+        ] {
+            assert_eq!(
+                hoist_shared_options(&strings(untouched)),
+                strings(untouched),
+                "not understood: left for argh to report"
+            );
+        }
+    }
+
+    /// The flags of `flags` with whether each takes a value.
+    fn declared(flags: &[FlagInfo]) -> BTreeSet<(String, bool)> {
+        flags
+            .iter()
+            .map(|f| {
+                (
+                    f.long.to_string(),
+                    matches!(f.kind, FlagInfoKind::Option { .. }),
+                )
+            })
+            .collect()
+    }
+
+    fn listed(flags: &[Flag]) -> BTreeSet<(String, bool)> {
+        flags.iter().map(|&(n, v)| (n.to_string(), v)).collect()
+    }
+
+    #[test]
+    fn the_readme_documents_every_option() {
+        let readme = include_str!("../README.md");
+        let commands = COMMANDS.iter().flat_map(|(_, flags)| flags.iter());
+        for (name, _) in SHARED.iter().chain(commands) {
+            // As `--name ARG` in a table or `[--name …]` in a usage line,
+            // so --mqtt is not found inside --mqtt-ca.
+            let documented = ["`", "["].iter().any(|before| {
+                [" ", "]", "`"]
+                    .iter()
+                    .any(|after| readme.contains(&format!("{before}{name}{after}")))
+            });
+            assert!(
+                documented || *name == "--help",
+                "{name} missing from README.md"
+            );
+        }
+    }
+
+    #[test]
+    fn the_option_lists_are_the_declared_ones() {
+        let info = Cli::get_args_info();
+        assert_eq!(listed(SHARED), declared(info.flags));
+        let commands: Vec<&str> = info.commands.iter().map(|c| c.name).collect();
+        let listed_commands: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(listed_commands, commands);
+        for (name, flags) in COMMANDS {
+            let command = &info
+                .commands
+                .iter()
+                .find(|c| c.name == *name)
+                .unwrap()
+                .command;
+            assert_eq!(listed(flags), declared(command.flags), "{name}");
+        }
+    }
+
+    /// `--help` for `args`, as argh prints it.
+    fn help(args: &[&str]) -> String {
+        match Cli::from_args(&["withings-relay"], args) {
+            Err(early) if early.status.is_ok() => early.output,
+            _ => panic!("{args:?} printed no help"),
+        }
+    }
+
+    /// From a help text: the options its usage line shows, with whether a
+    /// `<value>` follows, and the names its Options section lists.
+    fn options_in_help(help: &str) -> (BTreeSet<(String, bool)>, BTreeSet<String>) {
+        let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap();
+        let words: Vec<&str> = usage.split_whitespace().collect();
+        let mut in_usage = BTreeSet::new();
+        for (i, word) in words.iter().enumerate() {
+            if let Some(name) = word.strip_prefix("[--") {
+                let name = format!("--{}", name.trim_end_matches(']'));
+                let value = words.get(i + 1).is_some_and(|w| w.starts_with('<'));
+                in_usage.insert((name, value));
+            }
+        }
+        let section: Vec<&str> = help
+            .lines()
+            .skip_while(|l| *l != "Options:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let in_section = section
+            .iter()
+            .filter(|l| l.starts_with("  --"))
+            .flat_map(|l| l.split_whitespace().next())
+            .map(|name| name.trim_end_matches(',').to_string())
+            .collect();
+        (in_usage, in_section)
+    }
+
+    #[test]
+    fn every_option_in_help_is_known_to_the_hoisting_with_its_arity() {
+        let check = |help: &str, flags: &[Flag], whose: &str| {
+            let (in_usage, in_section) = options_in_help(help);
+            assert!(!in_usage.is_empty() || whose == "authorize", "{help}");
+            for (name, value) in &in_usage {
+                assert_eq!(
+                    takes_value(flags, name),
+                    Some(*value),
+                    "{whose}: {name} in the usage line"
+                );
+            }
+            let known: BTreeSet<String> = flags.iter().map(|(n, _)| n.to_string()).collect();
+            assert_eq!(in_section, known, "{whose}: the Options section");
+        };
+        let top = help(&["--help"]);
+        check(&top, SHARED, "withings-relay");
+        for (name, flags) in COMMANDS {
+            assert!(
+                top.contains(&format!("\n  {name} ")),
+                "{name} missing from --help"
+            );
+            check(&help(&[name, "--help"]), flags, name);
         }
     }
 }

@@ -1,15 +1,25 @@
-//! Turns the command line and environment into checked settings. Every
-//! refusal names the flag or variable and says how to fix it.
+//! Turns the command line and environment into [`Settings`]: one typed
+//! value per command, checked here and nowhere else, the way hyperfine's
+//! `options.rs` does. Commands only wire what they are given. Every refusal
+//! names the flag or variable and says how to fix it.
+//!
+//! Secrets are read here (they are values, like the flags); files a command
+//! opens for its work (the state dir, `--output`, CA bundles) are opened by
+//! the command.
 
-use crate::cli::{Cli, Serve};
+use crate::cli::{Cli, Command, Serve};
 use crate::error::{Error, Result};
 use crate::mqtt::{self, MqttSettings, Will};
+use crate::output::{ExecHook, JsonLinesTarget, Topics};
 use crate::secret::Secret;
 use crate::webhook::MEASURE_APPLIS;
 use crate::weburl::BaseUrl;
 use crate::withings::oauth::Credentials;
+use log::LevelFilter;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub const ENV_CLIENT_ID: &str = "WITHINGS_CLIENT_ID";
 pub const ENV_CLIENT_SECRET: &str = "WITHINGS_CLIENT_SECRET";
@@ -17,6 +27,175 @@ pub const ENV_MQTT_PASSWORD: &str = "WITHINGS_MQTT_PASSWORD";
 
 /// Where to look up environment variables; tests pass a map.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Everything one run needs, checked.
+#[derive(Debug)]
+pub struct Settings {
+    pub shared: Shared,
+    pub command: CommandSettings,
+    /// Said once logging is up: settings that work but that Withings or a
+    /// careful admin would not like (an http `--public-url`, a secret file
+    /// others can read).
+    pub warnings: Vec<String>,
+}
+
+/// What every command uses.
+#[derive(Debug)]
+pub struct Shared {
+    /// `--state-dir`; opened (and proved writable) by the command.
+    pub state_dir: PathBuf,
+    pub log_level: LevelFilter,
+}
+
+#[derive(Debug)]
+pub enum CommandSettings {
+    Serve(ServeSettings),
+    Authorize(AuthorizeSettings),
+    Fetch(FetchSettings),
+}
+
+/// The Withings API as the flags describe it.
+#[derive(Debug)]
+pub struct ApiSettings {
+    pub base: BaseUrl,
+    /// `--ca-file`: trusted in addition to the bundled roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug)]
+pub struct ServeSettings {
+    pub public_url: BaseUrl,
+    pub api: ApiSettings,
+    pub credentials: Credentials,
+    pub listen: SocketAddr,
+    /// Deduplicated, each one of [`MEASURE_APPLIS`].
+    pub applis: Vec<u32>,
+    /// Never empty: JSON lines on stdout when no output is named.
+    pub outputs: Vec<OutputSettings>,
+}
+
+/// One of the outputs a measurement leaves through.
+#[derive(Debug)]
+pub enum OutputSettings {
+    /// `--output`: JSON lines to a file or stdout.
+    JsonLines(JsonLinesTarget),
+    /// `--mqtt` and the `--mqtt-*` and `--ha-discovery-prefix` flags.
+    Mqtt {
+        broker: MqttSettings,
+        topics: Topics,
+    },
+    /// `--exec`, `--exec-arg`, `--exec-timeout`.
+    Exec(ExecHook),
+}
+
+#[derive(Debug)]
+pub struct AuthorizeSettings {
+    pub public_url: BaseUrl,
+    pub account_url: BaseUrl,
+    /// The client id alone: the link carries no secret.
+    pub client_id: String,
+    pub demo: bool,
+}
+
+#[derive(Debug)]
+pub struct FetchSettings {
+    pub api: ApiSettings,
+    pub credentials: Credentials,
+    pub user: Option<String>,
+    /// Unix seconds; None means 7 days before the command runs.
+    pub since: Option<i64>,
+}
+
+impl Settings {
+    /// Checks the whole command line once. `--version` is handled before
+    /// this; without a command there is nothing to check.
+    pub fn from_cli(cli: &Cli, env: Env) -> Result<Settings> {
+        let mut warnings = Vec::new();
+        let log_level = log_level(&cli.log_level)?;
+        let command = match &cli.command {
+            Some(Command::Serve(args)) => {
+                CommandSettings::Serve(serve_settings(cli, args, env, &mut warnings)?)
+            }
+            Some(Command::Authorize(args)) => CommandSettings::Authorize(AuthorizeSettings {
+                public_url: public_url(cli, &mut warnings)?,
+                client_id: client_id(cli, env)?,
+                account_url: url_option("--account-url", &cli.account_url)?,
+                demo: args.demo,
+            }),
+            Some(Command::Fetch(args)) => CommandSettings::Fetch(FetchSettings {
+                credentials: credentials(cli, env, &mut warnings)?,
+                api: api_settings(cli)?,
+                user: args.user.clone(),
+                since: args.since,
+            }),
+            None => {
+                return Err(Error::Config(
+                    "no command given: use serve, authorize or fetch (see --help)".into(),
+                ))
+            }
+        };
+        Ok(Settings {
+            shared: Shared {
+                state_dir: cli.state_dir.clone(),
+                log_level,
+            },
+            command,
+            warnings,
+        })
+    }
+
+    /// Logs the warnings gathered while checking; call once logging is up.
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            log::warn!("{warning}");
+        }
+    }
+}
+
+fn serve_settings(
+    cli: &Cli,
+    args: &Serve,
+    env: Env,
+    warnings: &mut Vec<String>,
+) -> Result<ServeSettings> {
+    Ok(ServeSettings {
+        public_url: public_url(cli, warnings)?,
+        credentials: credentials(cli, env, warnings)?,
+        applis: applis(&args.appli)?,
+        api: api_settings(cli)?,
+        outputs: outputs(args, env, warnings)?,
+        listen: listen_address(&args.listen)?,
+    })
+}
+
+/// `--log-level`: the `log` crate's names, in any case.
+pub fn log_level(text: &str) -> Result<LevelFilter> {
+    text.parse().map_err(|_| {
+        Error::Config(format!(
+            "--log-level: {text:?} is not one of error, warn, info, debug"
+        ))
+    })
+}
+
+/// `--listen`: an IP address and port (`0.0.0.0:8080`, `[::]:8080`). A host
+/// name (`localhost:8080`) is looked up and its first address used, as
+/// the server did when it took the text.
+pub fn listen_address(text: &str) -> Result<SocketAddr> {
+    let refuse = |why: String| {
+        Error::Config(format!(
+            "--listen: {text:?} {why}; give an address and port, e.g. --listen 0.0.0.0:8080"
+        ))
+    };
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let mut found = text
+        .to_socket_addrs()
+        .map_err(|e| refuse(format!("is not an address and port ({e})")))?;
+    found
+        .next()
+        .ok_or_else(|| refuse("names no address".into()))
+}
 
 pub fn url_option(flag: &str, text: &str) -> Result<BaseUrl> {
     BaseUrl::parse(text).map_err(|why| {
@@ -26,9 +205,16 @@ pub fn url_option(flag: &str, text: &str) -> Result<BaseUrl> {
     })
 }
 
+fn api_settings(cli: &Cli) -> Result<ApiSettings> {
+    Ok(ApiSettings {
+        base: url_option("--api-url", &cli.api_url)?,
+        ca_file: cli.ca_file.clone(),
+    })
+}
+
 /// The relay's own public URL, with a warning when Withings would refuse it
 /// as a callback (http is allowed so tests can run on loopback).
-pub fn public_url(cli: &Cli) -> Result<BaseUrl> {
+pub fn public_url(cli: &Cli, warnings: &mut Vec<String>) -> Result<BaseUrl> {
     let text = cli.public_url.as_deref().ok_or_else(|| {
         Error::Config(
             "--public-url is required: the https address at which Withings reaches this relay, e.g. --public-url https://relay.example.org".into(),
@@ -36,9 +222,9 @@ pub fn public_url(cli: &Cli) -> Result<BaseUrl> {
     })?;
     let url = url_option("--public-url", text)?;
     if let Some(problem) = url.callback_problem() {
-        log::warn!(
+        warnings.push(format!(
             "--public-url {url}: {problem}; Withings will refuse to call it (fine for local tests)"
-        );
+        ));
     }
     Ok(url)
 }
@@ -53,10 +239,10 @@ pub fn client_id(cli: &Cli, env: Env) -> Result<String> {
     }
 }
 
-pub fn credentials(cli: &Cli, env: Env) -> Result<Credentials> {
+pub fn credentials(cli: &Cli, env: Env, warnings: &mut Vec<String>) -> Result<Credentials> {
     let client_id = client_id(cli, env)?;
     let secret = match &cli.client_secret_file {
-        Some(path) => read_secret_file("read --client-secret-file", path)?,
+        Some(path) => read_secret_file("read --client-secret-file", path, warnings)?,
         None => env(ENV_CLIENT_SECRET)
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
@@ -72,30 +258,74 @@ pub fn credentials(cli: &Cli, env: Env) -> Result<Credentials> {
     })
 }
 
-fn read_secret_file(flag: &'static str, path: &Path) -> Result<String> {
+fn read_secret_file(flag: &'static str, path: &Path, warnings: &mut Vec<String>) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(flag, path, e))?;
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o077 != 0 {
-            log::warn!(
+            warnings.push(format!(
                 "{} is readable by other users; chmod 600 it",
                 path.display()
-            );
+            ));
         }
     }
     Ok(text.trim().to_string())
 }
 
+/// The outputs `serve`'s flags ask for, in delivery order: JSON lines
+/// (on stdout when no other output is named), MQTT, the command hook.
+fn outputs(args: &Serve, env: Env, warnings: &mut Vec<String>) -> Result<Vec<OutputSettings>> {
+    let mut outputs = Vec::new();
+    if let Some(broker) = mqtt_settings(args, env, warnings)? {
+        let topics = Topics {
+            prefix: args.mqtt_prefix.clone(),
+            discovery: Some(args.ha_discovery_prefix.clone()).filter(|p| !p.is_empty()),
+        };
+        outputs.push(OutputSettings::Mqtt { broker, topics });
+    }
+    if let Some(program) = &args.exec {
+        if args.exec_timeout == 0 {
+            return Err(Error::Config(
+                "--exec-timeout must be at least 1 second".into(),
+            ));
+        }
+        outputs.push(OutputSettings::Exec(ExecHook {
+            program: program.clone(),
+            args: args.exec_arg.clone(),
+            timeout: Duration::from_secs(args.exec_timeout),
+        }));
+    } else if !args.exec_arg.is_empty() {
+        return Err(Error::Config("--exec-arg needs --exec PROGRAM".into()));
+    }
+    let json_lines = match args.output.as_deref() {
+        Some(target) => Some(JsonLinesTarget::parse(target)),
+        None if outputs.is_empty() => Some(JsonLinesTarget::Stdout),
+        None => None,
+    };
+    if let Some(target) = json_lines {
+        outputs.insert(0, OutputSettings::JsonLines(target));
+    }
+    Ok(outputs)
+}
+
 /// The broker settings `serve --mqtt …` asks for, or None without --mqtt.
-pub fn mqtt_settings(args: &Serve, env: Env) -> Result<Option<MqttSettings>> {
+pub fn mqtt_settings(
+    args: &Serve,
+    env: Env,
+    warnings: &mut Vec<String>,
+) -> Result<Option<MqttSettings>> {
     let Some(url) = &args.mqtt else {
         return Ok(None);
     };
     let mut settings = mqtt::parse_url(url)?;
     if settings.password.is_some() {
-        log::warn!("--mqtt holds a password, which `ps` shows to every user; use --mqtt-password-file or {ENV_MQTT_PASSWORD}");
+        warnings.push(format!("--mqtt holds a password, which `ps` shows to every user; use --mqtt-password-file or {ENV_MQTT_PASSWORD}"));
     }
     let password = match &args.mqtt_password_file {
-        Some(path) => Some(read_secret_file("read --mqtt-password-file", path)?),
+        Some(path) => Some(read_secret_file(
+            "read --mqtt-password-file",
+            path,
+            warnings,
+        )?),
         None => env(ENV_MQTT_PASSWORD).map(|p| p.trim().to_string()),
     };
     if let Some(p) = password.filter(|p| !p.is_empty()) {
@@ -148,10 +378,50 @@ pub fn applis(text: &str) -> Result<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testdir::TestDir;
     use argh::FromArgs;
 
     fn cli(args: &[&str]) -> Cli {
         Cli::from_args(&["withings-relay"], args).unwrap()
+    }
+
+    /// An environment with the app's id and secret, as the tests' relay has.
+    fn with_credentials(name: &str) -> Option<String> {
+        match name {
+            ENV_CLIENT_ID => Some("cid".into()),
+            ENV_CLIENT_SECRET => Some("s3cret".into()),
+            _ => None,
+        }
+    }
+
+    fn settings(args: &[&str]) -> Result<Settings> {
+        Settings::from_cli(&cli(args), &with_credentials)
+    }
+
+    fn error(args: &[&str]) -> String {
+        match settings(args) {
+            Err(Error::Config(text)) => text,
+            Err(other) => panic!("{args:?}: not a config error: {other}"),
+            Ok(s) => panic!("{args:?}: accepted as {s:?}"),
+        }
+    }
+
+    fn serve(args: &[&str]) -> ServeSettings {
+        let mut all = vec!["--public-url", "https://relay.example.org", "serve"];
+        all.extend(args);
+        match settings(&all)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .command
+        {
+            CommandSettings::Serve(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn serve_error(args: &[&str]) -> String {
+        let mut all = vec!["--public-url", "https://relay.example.org", "serve"];
+        all.extend(args);
+        error(&all)
     }
 
     #[test]
@@ -161,7 +431,7 @@ mod tests {
             ENV_CLIENT_SECRET => Some("s3cret\n".to_string()),
             _ => None,
         };
-        let c = credentials(&cli(&[]), &env).unwrap();
+        let c = credentials(&cli(&[]), &env, &mut Vec::new()).unwrap();
         assert_eq!(
             (c.client_id.as_str(), c.client_secret.expose()),
             ("cid", "s3cret")
@@ -171,12 +441,14 @@ mod tests {
     #[test]
     fn missing_credentials_say_how_to_give_them() {
         let none = |_: &str| None;
-        let err = credentials(&cli(&[]), &none).unwrap_err().to_string();
+        let err = credentials(&cli(&[]), &none, &mut Vec::new())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("WITHINGS_CLIENT_ID") && err.contains("--client-id"),
             "{err}"
         );
-        let err = credentials(&cli(&["--client-id", "x"]), &none)
+        let err = credentials(&cli(&["--client-id", "x"]), &none, &mut Vec::new())
             .unwrap_err()
             .to_string();
         assert!(
@@ -187,13 +459,20 @@ mod tests {
 
     #[test]
     fn public_url_must_be_a_url() {
-        let err = public_url(&cli(&[])).unwrap_err().to_string();
+        let mut warnings = Vec::new();
+        let err = public_url(&cli(&[]), &mut warnings)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--public-url is required"), "{err}");
-        let err = public_url(&cli(&["--public-url", "relay.example.org"]))
+        let err = public_url(&cli(&["--public-url", "relay.example.org"]), &mut warnings)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("--public-url:"), "{err}");
-        assert!(public_url(&cli(&["--public-url", "https://relay.example.org"])).is_ok());
+        assert!(public_url(
+            &cli(&["--public-url", "https://relay.example.org"]),
+            &mut warnings
+        )
+        .is_ok());
     }
 
     #[test]
@@ -202,5 +481,205 @@ mod tests {
         assert!(applis("16").unwrap_err().to_string().contains("--appli"));
         assert!(applis("").is_err());
         assert!(applis("x").is_err());
+    }
+
+    #[test]
+    fn serve_gets_typed_values_and_the_documented_defaults() {
+        let s = serve(&[]);
+        assert_eq!(s.listen, "0.0.0.0:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.applis, vec![1]);
+        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        assert_eq!(s.api.base.to_string(), "https://wbsapi.withings.net");
+        assert_eq!(s.credentials.client_id, "cid");
+        assert!(matches!(
+            s.outputs[..],
+            [OutputSettings::JsonLines(JsonLinesTarget::Stdout)]
+        ));
+        let s = serve(&["--listen", "[::1]:9", "--appli", "4,1"]);
+        assert_eq!(s.listen, "[::1]:9".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.applis, vec![4, 1]);
+    }
+
+    #[test]
+    fn listen_takes_an_address_or_a_name_and_says_what_is_wrong() {
+        assert!(listen_address("localhost:8080").unwrap().ip().is_loopback());
+        for bad in ["8080", "0.0.0.0", "0.0.0.0:http", "0.0.0.0:70000", ""] {
+            let err = listen_address(bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--listen:") && err.contains("--listen 0.0.0.0:8080"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(serve_error(&["--listen", "8080"]).starts_with("--listen:"));
+    }
+
+    #[test]
+    fn outputs_are_the_ones_named_in_delivery_order() {
+        let s = serve(&[
+            "--exec",
+            "/bin/true",
+            "--mqtt",
+            "mqtt://h",
+            "--output",
+            "/tmp/out.jsonl",
+        ]);
+        match &s.outputs[..] {
+            [OutputSettings::JsonLines(JsonLinesTarget::File(path)), OutputSettings::Mqtt { broker, topics }, OutputSettings::Exec(hook)] =>
+            {
+                assert_eq!(path, Path::new("/tmp/out.jsonl"));
+                assert_eq!((broker.host.as_str(), broker.port), ("h", 1883));
+                assert_eq!(topics.prefix, "withings");
+                assert_eq!(topics.discovery.as_deref(), Some("homeassistant"));
+                assert_eq!(hook.timeout, Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A named output replaces the default JSON lines on stdout.
+        assert!(matches!(
+            serve(&["--exec", "/bin/true"]).outputs[..],
+            [OutputSettings::Exec(_)]
+        ));
+        assert!(matches!(
+            serve(&["--output", "-", "--exec", "/bin/true"]).outputs[..],
+            [
+                OutputSettings::JsonLines(JsonLinesTarget::Stdout),
+                OutputSettings::Exec(_)
+            ]
+        ));
+    }
+
+    #[test]
+    fn the_hook_needs_a_program_and_a_timeout_of_a_second_or_more() {
+        let hook = match serve(&["--exec", "/bin/x", "--exec-arg", "a", "--exec-timeout", "1"])
+            .outputs
+            .remove(0)
+        {
+            OutputSettings::Exec(hook) => hook,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            (hook.program.as_str(), hook.args, hook.timeout),
+            ("/bin/x", vec!["a".to_string()], Duration::from_secs(1))
+        );
+        assert!(serve_error(&["--exec", "/bin/x", "--exec-timeout", "0"])
+            .contains("--exec-timeout must be at least 1 second"));
+        assert!(serve_error(&["--exec-arg", "a"]).contains("--exec-arg needs --exec"));
+    }
+
+    #[test]
+    fn mqtt_flags_are_checked_and_the_will_is_set() {
+        let s = serve(&["--mqtt", "mqtts://relay@h", "--mqtt-prefix", "home/w"]);
+        match &s.outputs[..] {
+            [OutputSettings::Mqtt { broker, topics }] => {
+                assert!(broker.tls);
+                assert_eq!(broker.client_id, "withings-relay");
+                assert_eq!(broker.will.as_ref().unwrap().topic, "home/w/status");
+                assert_eq!(topics.prefix, "home/w");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(serve_error(&["--mqtt", "broker.lan"]).starts_with("--mqtt:"));
+        assert!(serve_error(&["--mqtt", "mqtt://h", "--mqtt-prefix", "a/#"])
+            .starts_with("--mqtt-prefix:"));
+        assert!(
+            serve_error(&["--mqtt", "mqtt://h", "--ha-discovery-prefix", "+"])
+                .starts_with("--ha-discovery-prefix:")
+        );
+        let off = serve(&["--mqtt", "mqtt://h", "--ha-discovery-prefix", ""]);
+        assert!(matches!(
+            &off.outputs[..],
+            [OutputSettings::Mqtt { topics, .. }] if topics.discovery.is_none()
+        ));
+    }
+
+    #[test]
+    fn an_mqtt_password_needs_a_user_and_is_read_from_its_file() {
+        let dir = TestDir::new("config-mqtt-password");
+        let file = dir.path().join("password");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = file.display().to_string();
+        let all = [
+            "--public-url",
+            "https://relay.example.org",
+            "serve",
+            "--mqtt",
+            "mqtt://relay@h",
+            "--mqtt-password-file",
+            &file,
+        ];
+        let s = settings(&all).unwrap();
+        match &s.command {
+            CommandSettings::Serve(ServeSettings { outputs, .. }) => match &outputs[..] {
+                [OutputSettings::Mqtt { broker, .. }] => {
+                    assert_eq!(
+                        broker.password.as_ref().map(Secret::expose),
+                        Some("hunter2")
+                    )
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("readable by other users")),
+            "{:?}",
+            s.warnings
+        );
+        assert!(
+            serve_error(&["--mqtt", "mqtt://h", "--mqtt-password-file", &file])
+                .contains("needs a user name")
+        );
+    }
+
+    #[test]
+    fn authorize_needs_only_the_client_id() {
+        let env = |k: &str| (k == ENV_CLIENT_ID).then(|| "cid".to_string());
+        let cli = cli(&["--public-url", "http://127.0.0.1:1", "authorize", "--demo"]);
+        let s = Settings::from_cli(&cli, &env).unwrap();
+        match &s.command {
+            CommandSettings::Authorize(a) => {
+                assert_eq!(a.client_id, "cid");
+                assert!(a.demo);
+                assert_eq!(a.account_url.to_string(), "https://account.withings.com");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            s.warnings[0].contains("Withings will refuse to call it"),
+            "an http public URL is allowed, with a warning: {:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn fetch_needs_credentials_but_no_public_url() {
+        match settings(&["fetch", "--user", "7", "--since", "100"])
+            .unwrap()
+            .command
+        {
+            CommandSettings::Fetch(f) => {
+                assert_eq!((f.user.as_deref(), f.since), (Some("7"), Some(100)));
+                assert_eq!(f.credentials.client_secret.expose(), "s3cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        let none = |_: &str| None;
+        assert!(Settings::from_cli(&cli(&["fetch"]), &none).is_err());
+    }
+
+    #[test]
+    fn a_bad_log_level_or_no_command_is_a_config_error() {
+        assert_eq!(
+            settings(&["--log-level", "DEBUG", "fetch"])
+                .unwrap()
+                .shared
+                .log_level,
+            LevelFilter::Debug
+        );
+        assert!(error(&["--log-level", "loud", "fetch"]).starts_with("--log-level:"));
+        assert!(error(&[]).contains("no command given"));
     }
 }

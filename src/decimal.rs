@@ -1,6 +1,7 @@
-//! Exact decimal values for Withings measures: `value × 10^unit` (facts
-//! sheet §2) kept as integer and exponent, so 65750 × 10^-3 prints as 65.75
-//! and never as 65.75000000000001.
+//! Exact decimal values for Withings measures: `value × 10^exponent` (the
+//! exponent is the field Withings calls `unit`, facts sheet §2) kept as
+//! integer and exponent, so 65750 × 10^-3 prints as 65.75 and never as
+//! 65.75000000000001.
 
 use serde::{Serialize, Serializer};
 use std::fmt;

@@ -1,17 +1,22 @@
 //! withings-relay: Withings webhooks in, measurements out.
 //!
+//! `cli.rs` declares the command line, `config.rs` checks it once into
+//! typed settings, and `commands/` wires each command from them.
 //! Where things happen, by file: a webhook enters in `http/` and is routed
 //! by `routes.rs` to `webhook.rs`, which queues it in `store/`; `worker.rs`
 //! drains the queue through `sync.rs`, which calls Withings (`withings/`)
 //! with tokens from `session.rs`; measurements wait in the outbox
 //! (`store/outbox.rs`) and leave through `delivery.rs` to the sinks in
 //! `output/`.
-//! Linking an account is `commands/authorize.rs` then `link.rs`.
+//! Linking an account is `commands/authorize.rs` then `link.rs`. The API
+//! client, credentials, state dir and clock they all use travel together
+//! as one `context.rs`.
 
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod decimal;
 pub mod delivery;
 pub mod error;

@@ -1,17 +1,16 @@
-//! The OAuth callback route: check the single-use state, trade the code for
+//! The OAuth callback route: check the single-use nonce, trade the code for
 //! tokens at once (it lives 30 s, facts sheet §1.2), store the user, then
 //! subscribe it to each appli. Answers with a page saying what happened.
 
-use crate::clock::Clock;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::http::{Reply, Request, Response};
 use crate::page;
 use crate::session::{record_from_tokens, Session};
-use crate::store::{is_valid_userid, LockWait, StateCheck, StateDir, SyncState};
+use crate::store::{is_valid_userid, LockWait, NonceCheck, SyncState};
 use crate::sync::INITIAL_LOOKBACK_SECS;
-use crate::withings::api::Api;
 use crate::withings::notify;
-use crate::withings::oauth::{self, Credentials};
+use crate::withings::oauth;
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -22,10 +21,7 @@ use std::time::Duration;
 const SUBSCRIBE_SPACING: Duration = Duration::from_secs(5);
 
 pub struct Linker {
-    pub api: Arc<Api>,
-    pub creds: Arc<Credentials>,
-    pub state: Arc<StateDir>,
-    pub clock: Arc<dyn Clock>,
+    pub ctx: Arc<Context>,
     pub redirect_uri: String,
     pub notify_url: String,
     pub applis: Vec<u32>,
@@ -53,8 +49,9 @@ impl Linker {
                 )
             }
         }
-        let state = request.query_param("state").unwrap_or_default();
-        let checked = match self.state.auth.consume(&state, self.clock.now()) {
+        // OAuth's `state` parameter carries the nonce `authorize` issued.
+        let nonce = request.query_param("state").unwrap_or_default();
+        let checked = match self.ctx.store.auth.consume(&nonce, self.ctx.clock.now()) {
             Ok(c) => c,
             Err(e) => {
                 log::error!("cannot check an authorization state: {e}");
@@ -62,11 +59,11 @@ impl Linker {
             }
         };
         match checked {
-            StateCheck::Valid => {}
-            StateCheck::Expired => {
+            NonceCheck::Valid => {}
+            NonceCheck::Expired => {
                 return Reply::Now(failure(400, "This link has expired", &[RUN_AGAIN]))
             }
-            StateCheck::Unknown => {
+            NonceCheck::Unknown => {
                 log::warn!("refused an OAuth callback with an unknown or used state");
                 return Reply::Now(failure(
                     400,
@@ -141,27 +138,28 @@ impl Linker {
     }
 
     fn store_tokens(&self, code: &str) -> Result<String> {
-        let tokens = oauth::exchange_code(&self.api, &self.creds, code, &self.redirect_uri)?;
+        let ctx = &self.ctx;
+        let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, &self.redirect_uri)?;
         if !is_valid_userid(&tokens.userid) {
             return Err(Error::Transport(format!(
                 "oauth2 requesttoken: userid {:?} is not a number",
                 tokens.userid
             )));
         }
-        let now = self.clock.now();
-        let _lock = self.state.lock_user(&tokens.userid, LockWait::Block)?;
-        self.state
+        let now = ctx.clock.now();
+        let _lock = ctx.store.lock_user(&tokens.userid, LockWait::Block)?;
+        ctx.store
             .users
             .save(&tokens.userid, &record_from_tokens(&tokens, now, now))?;
-        if self.state.sync.load(&tokens.userid)?.is_none() {
+        if ctx.store.sync.load(&tokens.userid)?.is_none() {
             let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
-            self.state.sync.save(&tokens.userid, &start)?;
+            ctx.store.sync.save(&tokens.userid, &start)?;
         }
         Ok(tokens.userid)
     }
 
     fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
-        let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
+        let mut session = Session::open(&self.ctx, userid)?;
         session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
     }
 }

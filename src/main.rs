@@ -1,10 +1,14 @@
-//! Wiring only: parse the command line, set up logging, run a command,
-//! turn an error into one line on stderr and a non-zero exit.
+//! Wiring only: parse the command line, check it into settings, set up
+//! logging, run the command. An error is one line on stderr and exit
+//! code 1; a command line that does not parse exits 2 (README, "Exit
+//! codes").
 
 use argh::FromArgs;
 use log::LevelFilter;
 use withings_relay::cli::{hoist_shared_options, Cli};
 use withings_relay::commands;
+use withings_relay::config::Settings;
+use withings_relay::error::{Error, Result};
 
 fn parse_args() -> Cli {
     let raw: Vec<String> = std::env::args().collect();
@@ -23,10 +27,7 @@ fn parse_args() -> Cli {
     }
 }
 
-fn init_logging(level: &str) -> Result<(), String> {
-    let level: LevelFilter = level
-        .parse()
-        .map_err(|_| format!("--log-level: {level:?} is not one of error, warn, info, debug"))?;
+fn init_logging(level: LevelFilter) -> Result<()> {
     simple_logger::SimpleLogger::new()
         .with_level(level)
         // The HTTP and TLS crates are quiet unless something is wrong.
@@ -35,7 +36,15 @@ fn init_logging(level: &str) -> Result<(), String> {
         .with_module_level("rustls", LevelFilter::Warn)
         .with_module_level("tiny_http", LevelFilter::Warn)
         .init()
-        .map_err(|e| e.to_string())
+        .map_err(|e| Error::Config(e.to_string()))
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let env = |name: &str| std::env::var(name).ok();
+    let settings = Settings::from_cli(cli, &env)?;
+    init_logging(settings.shared.log_level)?;
+    settings.log_warnings();
+    commands::run(settings)
 }
 
 fn main() {
@@ -44,12 +53,7 @@ fn main() {
         println!("withings-relay {}", env!("CARGO_PKG_VERSION"));
         return;
     }
-    if let Err(e) = init_logging(&cli.log_level) {
-        eprintln!("withings-relay: {e}");
-        std::process::exit(2);
-    }
-    let env = |name: &str| std::env::var(name).ok();
-    if let Err(e) = commands::run(&cli, &env) {
+    if let Err(e) = run(&cli) {
         eprintln!("withings-relay: {e}");
         std::process::exit(1);
     }

@@ -57,7 +57,7 @@ impl Record {
                 .map(|m| RecordMeasure {
                     type_: m.type_,
                     name: meastype::name(m.type_),
-                    value: Decimal::new(m.value, m.unit),
+                    value: Decimal::new(m.value, m.exponent),
                     unit: meastype::unit(m.type_),
                     position: m.position,
                 })
@@ -139,19 +139,19 @@ mod tests {
                 Measure {
                     value: 72500,
                     type_: 1,
-                    unit: -3,
+                    exponent: -3,
                     position: None,
                 },
                 Measure {
                     value: 2315,
                     type_: 6,
-                    unit: -2,
+                    exponent: -2,
                     position: None,
                 },
                 Measure {
                     value: 7,
                     type_: 999,
-                    unit: 0,
+                    exponent: 0,
                     position: Some(12),
                 },
             ],

@@ -36,7 +36,6 @@ pub struct Routes {
     pub webhook_secret: Secret,
     pub webhook: Webhook,
     pub linker: Arc<Linker>,
-    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl Handler for Routes {
@@ -51,7 +50,7 @@ impl Handler for Routes {
         }
         if let Some(secret) = path.strip_prefix(NOTIFY_PREFIX) {
             if same_secret(secret, self.webhook_secret.expose()) {
-                return self.webhook.handle(&request, self.clock.now());
+                return self.webhook.handle(&request);
             }
         }
         Reply::Now(Response::text(404, "not found\n"))

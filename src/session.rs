@@ -3,12 +3,12 @@
 //! (facts sheet §1.4: the old refresh token dies on first use of the new
 //! access token, so an unsaved new pair would lock the user out).
 
-use crate::clock::Clock;
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::store::{LockWait, StateDir, UserRecord};
+use crate::store::{LockWait, UserRecord};
 use crate::withings::api::Api;
-use crate::withings::oauth::{self, Credentials, TokenSet};
+use crate::withings::oauth::{self, TokenSet};
 use crate::withings::status::{family, Family};
 
 /// Refresh this long before the stated expiry, to cover clock skew and the
@@ -46,26 +46,18 @@ pub fn record_from_tokens(t: &TokenSet, now: i64, linked_at: i64) -> UserRecord 
 }
 
 pub struct Session<'a> {
-    api: &'a Api,
-    creds: &'a Credentials,
-    state: &'a StateDir,
-    clock: &'a dyn Clock,
+    ctx: &'a Context,
     user: UserRecord,
     wait: LockWait,
 }
 
 impl<'a> Session<'a> {
     /// Loads the user's tokens. Nothing is locked: the per-user lock is
-    /// taken only around a refresh (see [`Session::refresh`]), and by
+    /// taken only around a refresh (see `Session::refresh`), and by
     /// default a session gives up at once when another process holds it.
-    pub fn open(
-        api: &'a Api,
-        creds: &'a Credentials,
-        state: &'a StateDir,
-        clock: &'a dyn Clock,
-        userid: &str,
-    ) -> Result<Session<'a>> {
-        let user = state
+    pub fn open(ctx: &'a Context, userid: &str) -> Result<Session<'a>> {
+        let user = ctx
+            .store
             .users
             .load(userid)?
             .ok_or_else(|| Error::UnknownUser(userid.to_string()))?;
@@ -75,10 +67,7 @@ impl<'a> Session<'a> {
             });
         }
         Ok(Session {
-            api,
-            creds,
-            state,
-            clock,
+            ctx,
             user,
             wait: LockWait::GiveUp,
         })
@@ -96,16 +85,16 @@ impl<'a> Session<'a> {
     }
 
     pub fn api(&self) -> &'a Api {
-        self.api
+        &self.ctx.api
     }
 
     /// Refreshes under the user's lock. The user file is read again under
     /// it: another process may have refreshed meanwhile, and then its new
     /// pair is the one to use (our refresh token may already be dead).
     fn refresh(&mut self) -> Result<()> {
-        let _lock = self.state.lock_user(&self.user.userid, self.wait)?;
-        let stored = self
-            .state
+        let store = &self.ctx.store;
+        let _lock = store.lock_user(&self.user.userid, self.wait)?;
+        let stored = store
             .users
             .load(&self.user.userid)?
             .ok_or_else(|| Error::UnknownUser(self.user.userid.clone()))?;
@@ -116,7 +105,8 @@ impl<'a> Session<'a> {
         }
         let refreshed_elsewhere = stored.access_token != self.user.access_token;
         self.user = stored;
-        if refreshed_elsewhere && !needs_refresh(self.user.access_expires_at, self.clock.now()) {
+        if refreshed_elsewhere && !needs_refresh(self.user.access_expires_at, self.ctx.clock.now())
+        {
             log::debug!(
                 "user {}: another process refreshed the tokens; using its pair",
                 self.user.userid
@@ -124,7 +114,8 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         log::info!("user {}: refreshing the access token", self.user.userid);
-        let tokens = match oauth::refresh(self.api, self.creds, &self.user.refresh_token) {
+        let tokens = match oauth::refresh(&self.ctx.api, &self.ctx.creds, &self.user.refresh_token)
+        {
             Ok(t) => t,
             Err(e) if refresh_rejected(&e) => {
                 log::error!(
@@ -132,7 +123,7 @@ impl<'a> Session<'a> {
                     self.user.userid
                 );
                 self.user.needs_reauth = true;
-                self.state.users.save(&self.user.userid, &self.user)?;
+                store.users.save(&self.user.userid, &self.user)?;
                 return Err(Error::ReauthNeeded {
                     userid: self.user.userid.clone(),
                 });
@@ -145,16 +136,16 @@ impl<'a> Session<'a> {
                 tokens.userid, self.user.userid
             )));
         }
-        let fresh = record_from_tokens(&tokens, self.clock.now(), self.user.linked_at);
+        let fresh = record_from_tokens(&tokens, self.ctx.clock.now(), self.user.linked_at);
         // Saved before any use: if this fails the new pair is dropped unused,
         // and the old refresh token stays valid for the next try.
-        self.state.users.save(&fresh.userid, &fresh)?;
+        store.users.save(&fresh.userid, &fresh)?;
         self.user = fresh;
         Ok(())
     }
 
     fn access_token(&mut self) -> Result<Secret> {
-        if needs_refresh(self.user.access_expires_at, self.clock.now()) {
+        if needs_refresh(self.user.access_expires_at, self.ctx.clock.now()) {
             self.refresh()?;
         }
         Ok(self.user.access_token.clone())
@@ -165,7 +156,7 @@ impl<'a> Session<'a> {
     /// §4.1).
     pub fn call<T>(&mut self, call: impl Fn(&Api, &Secret) -> Result<T>) -> Result<T> {
         let token = self.access_token()?;
-        match call(self.api, &token) {
+        match call(&self.ctx.api, &token) {
             Err(Error::Api { status, .. }) if family(status) == Family::AuthFailed => {
                 log::info!(
                     "user {}: Withings refused the access token (status {status}); refreshing once",
@@ -173,7 +164,7 @@ impl<'a> Session<'a> {
                 );
                 self.refresh()?;
                 let token = self.user.access_token.clone();
-                call(self.api, &token)
+                call(&self.ctx.api, &token)
             }
             other => other,
         }

@@ -81,45 +81,45 @@ pub fn sync_user(
     now: i64,
 ) -> Result<usize> {
     let userid = session.userid().to_string();
-    let states = &store.sync;
-    let mut state = states
+    let syncs = &store.sync;
+    let mut sync = syncs
         .load(&userid)?
         .unwrap_or_else(|| SyncState::starting_at(now - INITIAL_LOOKBACK_SECS));
-    let lastupdate = state.lastupdate();
-    let mut newest = state.cursor;
+    let lastupdate = sync.lastupdate();
+    let mut newest = sync.cursor;
     let mut emitted = 0;
     for_each_page(session, lastupdate, |page| {
         for entry in page {
             match entry {
                 Ok(group) => {
-                    if !state.is_new(group.grpid, group.modified()) {
+                    if !sync.is_new(group.grpid, group.modified()) {
                         continue;
                     }
                     out.emit(&Record::from_group(&userid, group))?;
-                    state.mark_handled(group.grpid, group.modified());
+                    sync.mark_handled(group.grpid, group.modified());
                     emitted += 1;
                 }
                 Err(rejected) => {
                     let version = rejected.grpid.zip(rejected.modified);
-                    if version.is_some_and(|(g, m)| !state.is_new(g, m)) {
+                    if version.is_some_and(|(g, m)| !sync.is_new(g, m)) {
                         continue;
                     }
                     keep_rejected(&store.rejected, &userid, rejected, now)?;
                     let Some((grpid, modified)) = version else {
                         continue; // nothing to remember it by
                     };
-                    state.mark_handled(grpid, modified);
+                    sync.mark_handled(grpid, modified);
                 }
             }
-            states.save(&userid, &state)?;
+            syncs.save(&userid, &sync)?;
         }
         newest = page.iter().filter_map(modified_of).fold(newest, i64::max);
         Ok(())
     })?;
-    let before = state.clone();
-    state.advance(newest);
-    if state != before {
-        states.save(&userid, &state)?;
+    let before = sync.clone();
+    sync.advance(newest);
+    if sync != before {
+        syncs.save(&userid, &sync)?;
     }
     Ok(emitted)
 }

@@ -2,10 +2,12 @@
 //! POSTs, record it durably, answer 200 at once. The sync happens later in
 //! the worker; this never calls Withings.
 
+use crate::context::Context;
 use crate::http::{Reply, Request, Response};
-use crate::store::{is_valid_userid, Notification, StateDir};
+use crate::store::{is_valid_userid, Notification};
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 /// Applis whose data `getmeas` returns (facts sheet §3.3): weight and body
 /// composition, temperature, blood pressure, glucose.
@@ -87,16 +89,16 @@ fn parse_multipart(body: &[u8], boundary: &str) -> Vec<(String, String)> {
 }
 
 pub struct Webhook {
-    pub state: std::sync::Arc<StateDir>,
+    pub ctx: Arc<Context>,
     pub wake: Sender<Wake>,
 }
 
 impl Webhook {
-    pub fn handle(&self, request: &Request, now: i64) -> Reply {
+    pub fn handle(&self, request: &Request) -> Reply {
         Reply::Now(match request.method.as_str() {
             // Withings HEAD-checks the URL on subscribe (facts sheet §3.2).
             "HEAD" | "GET" => Response::text(200, "ok\n"),
-            "POST" => self.accept(request, now),
+            "POST" => self.accept(request, self.ctx.clock.now()),
             _ => Response::text(405, "use POST\n").with_header("Allow", "HEAD, GET, POST"),
         })
     }
@@ -110,7 +112,7 @@ impl Webhook {
             }
         };
         // 200 for what we ignore, so Withings does not retry it (§3.4).
-        if !self.state.users.exists(&n.userid) {
+        if !self.ctx.store.users.exists(&n.userid) {
             log::warn!(
                 "notification for user {}, who is not linked here: ignored (link it with `withings-relay authorize`)",
                 n.userid
@@ -125,7 +127,7 @@ impl Webhook {
             );
             return Response::text(200, "ok\n");
         }
-        if let Err(e) = self.state.queue.push(&n) {
+        if let Err(e) = self.ctx.store.queue.push(&n) {
             // Not acknowledged, so Withings retries it later: nothing lost.
             log::error!("user {}: could not queue a notification: {e}", n.userid);
             return Response::text(503, "cannot store the notification right now\n");

@@ -2,15 +2,12 @@
 //! per user with pending notifications, one sync, then the notifications
 //! are dropped. Failures leave them queued and back off per user.
 
-use crate::clock::Clock;
+use crate::context::Context;
 use crate::error::Error;
 use crate::output::Emit;
 use crate::retry::{classify, delay_secs, Disposition};
 use crate::session::Session;
-use crate::store::StateDir;
 use crate::sync::sync_user;
-use crate::withings::api::Api;
-use crate::withings::oauth::Credentials;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -34,27 +31,15 @@ struct Backoff {
 }
 
 pub struct Worker {
-    pub state: Arc<StateDir>,
-    pub api: Arc<Api>,
-    pub creds: Arc<Credentials>,
-    pub clock: Arc<dyn Clock>,
+    pub ctx: Arc<Context>,
     pub out: Box<dyn Emit>,
     backoff: HashMap<String, Backoff>,
 }
 
 impl Worker {
-    pub fn new(
-        state: Arc<StateDir>,
-        api: Arc<Api>,
-        creds: Arc<Credentials>,
-        clock: Arc<dyn Clock>,
-        out: Box<dyn Emit>,
-    ) -> Worker {
+    pub fn new(ctx: Arc<Context>, out: Box<dyn Emit>) -> Worker {
         Worker {
-            state,
-            api,
-            creds,
-            clock,
+            ctx,
             out,
             backoff: HashMap::new(),
         }
@@ -63,7 +48,7 @@ impl Worker {
     pub fn run(mut self, wake: Receiver<Wake>) {
         loop {
             let next_due = self.run_due();
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             let wait = next_due.map_or(IDLE_RESCAN_SECS, |t| (t - now).clamp(0, IDLE_RESCAN_SECS));
             match wake.recv_timeout(Duration::from_secs(wait as u64)) {
                 Ok(w) => self.note(w),
@@ -90,18 +75,18 @@ impl Worker {
     /// Syncs every user whose backoff has passed; returns when the earliest
     /// postponed user is due again.
     pub fn run_due(&mut self) -> Option<i64> {
-        let pending = match self.state.queue.pending() {
+        let pending = match self.ctx.store.queue.pending() {
             Ok(p) => p,
             Err(e) => {
                 log::error!("cannot read the notification queue: {e}");
-                return Some(self.clock.now() + delay_secs(Disposition::Transient, 3));
+                return Some(self.ctx.clock.now() + delay_secs(Disposition::Transient, 3));
             }
         };
         self.backoff
             .retain(|userid, _| pending.contains_key(userid));
         let mut next_due: Option<i64> = None;
         for (userid, files) in pending {
-            let now = self.clock.now();
+            let now = self.ctx.clock.now();
             if let Some(b) = self.backoff.get(&userid) {
                 if b.next_at > now {
                     next_due = Some(next_due.map_or(b.next_at, |t| t.min(b.next_at)));
@@ -115,7 +100,7 @@ impl Worker {
                         files.len()
                     );
                     self.backoff.remove(&userid);
-                    if let Err(e) = self.state.queue.remove(&files) {
+                    if let Err(e) = self.ctx.store.queue.remove(&files) {
                         // Harmless: the next pass syncs again and emits nothing new.
                         log::warn!("user {userid}: synced, but {e}");
                     }
@@ -130,8 +115,8 @@ impl Worker {
     }
 
     fn sync_one(&mut self, userid: &str, now: i64) -> crate::error::Result<usize> {
-        let mut session = Session::open(&self.api, &self.creds, &self.state, &*self.clock, userid)?;
-        sync_user(&mut session, &self.state, &mut *self.out, now)
+        let mut session = Session::open(&self.ctx, userid)?;
+        sync_user(&mut session, &self.ctx.store, &mut *self.out, now)
     }
 
     fn postpone(&mut self, userid: &str, e: &Error, now: i64) -> i64 {
@@ -166,14 +151,16 @@ mod tests {
     use crate::clock::FixedClock;
     use crate::secret::Secret;
     use crate::store::testdir::TestDir;
-    use crate::store::{Notification, UserRecord};
+    use crate::store::{Notification, StateDir, UserRecord};
     use crate::weburl::BaseUrl;
+    use crate::withings::api::Api;
+    use crate::withings::oauth::Credentials;
 
     /// A worker whose Withings is a closed port on loopback: every call
     /// fails the way a network outage does.
     fn worker_with_outage(dir: &TestDir, clock: Arc<FixedClock>) -> Worker {
-        let state = Arc::new(StateDir::open(&dir.path().join("state")).unwrap());
-        state
+        let store = StateDir::open(&dir.path().join("state")).unwrap();
+        store
             .users
             .save(
                 "42",
@@ -188,7 +175,7 @@ mod tests {
                 },
             )
             .unwrap();
-        state
+        store
             .queue
             .push(&Notification {
                 userid: "42".into(),
@@ -208,9 +195,15 @@ mod tests {
             client_id: "c".into(),
             client_secret: Secret::new("s"),
         };
-        let outbox = Arc::new(state.outbox(&[]).unwrap());
+        let outbox = Arc::new(store.outbox(&[]).unwrap());
         let out = crate::delivery::start(outbox, Vec::new());
-        Worker::new(state, Arc::new(api), Arc::new(creds), clock, Box::new(out))
+        let ctx = Context {
+            api,
+            creds,
+            store,
+            clock,
+        };
+        Worker::new(Arc::new(ctx), Box::new(out))
     }
 
     #[test]
@@ -226,7 +219,7 @@ mod tests {
         clock.advance(4);
         assert_eq!(worker.run_due(), Some(1_014), "then 8 s");
         assert_eq!(
-            worker.state.queue.pending().unwrap()["42"].len(),
+            worker.ctx.store.queue.pending().unwrap()["42"].len(),
             1,
             "still queued"
         );

@@ -179,9 +179,10 @@ fn bad_configuration_stops_with_one_line_that_says_how_to_fix_it() {
     assert_one_line_error(&out, &["no Withings account is linked", "authorize"]);
     let out = run(&["--state-dir", &state, "fetch", "--user", "12"]);
     assert_one_line_error(&out, &["user 12 is not linked"]);
+    // A bad value exits 1 like every other; 2 is for a command line that
+    // does not parse (README, "Exit codes").
     let out = run(&["--state-dir", &state, "--log-level", "loud", "fetch"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--log-level"));
+    assert_one_line_error(&out, &["--log-level"]);
     let out = run(&["serve", "--no-such-flag"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--help"));
@@ -263,4 +264,29 @@ fn fetch_prints_the_linked_users_measurements_as_json_lines() {
     // group in serve's own window (the last 24 h before linking).
     assert_eq!(relay.notify(&notification_form(&fake, user)), 200);
     assert_eq!(relay.wait_lines(1).len(), 1);
+}
+
+#[test]
+fn a_hook_argument_that_looks_like_a_shared_option_goes_to_the_hook() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("exec-arg-option");
+    let user = 7_070_002;
+    // Once read as `--log-level debug` after the command, and refused.
+    let relay = start_linked(
+        &fake,
+        &dir,
+        user,
+        &[
+            "--exec",
+            "/bin/echo",
+            "--exec-arg",
+            "--log-level",
+            "--exec-arg",
+            "debug",
+        ],
+    );
+    let t = fake.now() as i64;
+    fake.add_group(user, Group::weight(1, t - 5, t - 5, 70_000, -3));
+    assert_eq!(relay.notify(&notification_form(&fake, user)), 200);
+    relay.wait_log("exec /bin/echo stdout: --log-level debug");
 }

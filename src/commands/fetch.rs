@@ -7,39 +7,36 @@
 //! group's JSON is what a report needs. The file is named after the group
 //! version, so `serve` and `fetch` keeping the same one write the same file.
 
-use crate::cli::{Cli, Fetch};
-use crate::clock::{Clock, SystemClock};
-use crate::config::{self, Env};
+use crate::config::{FetchSettings, Shared};
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::output::JsonLines;
 use crate::record::Record;
 use crate::session::Session;
-use crate::store::StateDir;
 use crate::sync::{for_each_page, keep_rejected};
 
 const DEFAULT_SINCE_SECS: i64 = 7 * 24 * 3600;
 
-pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
-    let creds = config::credentials(cli, env)?;
-    let api = super::api(cli)?;
-    let state = StateDir::open(&cli.state_dir)?;
-    let clock = SystemClock;
-    let since = args.since.unwrap_or(clock.now() - DEFAULT_SINCE_SECS);
-    let users = match &args.user {
-        Some(u) if state.users.exists(u) => vec![u.clone()],
+pub fn run(shared: &Shared, settings: FetchSettings) -> Result<()> {
+    let ctx = Context::open(&shared.state_dir, &settings.api, settings.credentials)?;
+    let since = settings
+        .since
+        .unwrap_or(ctx.clock.now() - DEFAULT_SINCE_SECS);
+    let users = match &settings.user {
+        Some(u) if ctx.store.users.exists(u) => vec![u.clone()],
         Some(u) => return Err(Error::UnknownUser(u.escape_debug().to_string())),
-        None => state.users.list()?,
+        None => ctx.store.users.list()?,
     };
     if users.is_empty() {
         return Err(Error::Config(format!(
             "no Withings account is linked in {}: start `withings-relay serve`, then run `withings-relay authorize`",
-            cli.state_dir.display()
+            shared.state_dir.display()
         )));
     }
     let mut out = JsonLines::Stdout;
     let mut first_error = None;
     for userid in users {
-        let fetched = Session::open(&api, &creds, &state, &clock, &userid).and_then(|session| {
+        let fetched = Session::open(&ctx, &userid).and_then(|session| {
             let mut session = session.waiting_for_lock();
             let (mut count, mut rejected) = (0, 0);
             for_each_page(&mut session, since, |page| {
@@ -50,7 +47,7 @@ pub fn run(cli: &Cli, args: &Fetch, env: Env) -> Result<()> {
                             count += 1;
                         }
                         Err(r) => {
-                            keep_rejected(&state.rejected, &userid, r, clock.now())?;
+                            keep_rejected(&ctx.store.rejected, &userid, r, ctx.clock.now())?;
                             rejected += 1;
                         }
                     }

@@ -1,32 +1,20 @@
-//! The three commands, and what they share.
+//! The three commands. Each gets its checked settings (see `config.rs`)
+//! and only wires them up.
 
 pub mod authorize;
 pub mod fetch;
 pub mod serve;
 
-use crate::cli::{Cli, Command};
-use crate::config::{self, Env};
-use crate::error::{Error, Result};
-use crate::pem;
-use crate::withings::api::Api;
+use crate::config::{CommandSettings, Settings};
+use crate::error::Result;
 
-/// The Withings API client the flags describe.
-pub fn api(cli: &Cli) -> Result<Api> {
-    let base = config::url_option("--api-url", &cli.api_url)?;
-    let extra_ca = match &cli.ca_file {
-        Some(path) => pem::read_certificates("--ca-file", path)?,
-        None => Vec::new(),
-    };
-    Ok(Api::new(base, extra_ca))
-}
-
-pub fn run(cli: &Cli, env: Env) -> Result<()> {
-    match &cli.command {
-        Some(Command::Serve(args)) => serve::run(cli, args, env),
-        Some(Command::Authorize(args)) => authorize::run(cli, args, env),
-        Some(Command::Fetch(args)) => fetch::run(cli, args, env),
-        None => Err(Error::Config(
-            "no command given: use serve, authorize or fetch (see --help)".into(),
-        )),
+pub fn run(settings: Settings) -> Result<()> {
+    let Settings {
+        shared, command, ..
+    } = settings;
+    match command {
+        CommandSettings::Serve(s) => serve::run(&shared, s),
+        CommandSettings::Authorize(s) => authorize::run(&shared, &s),
+        CommandSettings::Fetch(s) => fetch::run(&shared, s),
     }
 }

@@ -16,6 +16,7 @@ const MAX_OUTPUT: u64 = 64 * 1024;
 /// After the hook exits, how long to wait for the rest of its output.
 const OUTPUT_GRACE: Duration = Duration::from_secs(1);
 
+#[derive(Debug)]
 pub struct ExecHook {
     pub program: String,
     pub args: Vec<String>,

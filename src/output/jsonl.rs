@@ -6,7 +6,25 @@ use crate::record::Record;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+/// Where `--output` sends JSON lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonLinesTarget {
+    Stdout,
+    /// Appended to, created if missing.
+    File(PathBuf),
+}
+
+impl JsonLinesTarget {
+    /// `-` is stdout; anything else a file.
+    pub fn parse(text: &str) -> JsonLinesTarget {
+        match text {
+            "-" => JsonLinesTarget::Stdout,
+            path => JsonLinesTarget::File(PathBuf::from(path)),
+        }
+    }
+}
 
 pub enum JsonLines {
     Stdout,
@@ -14,22 +32,19 @@ pub enum JsonLines {
 }
 
 impl JsonLines {
-    /// `-` is stdout; anything else a file opened for appending.
-    pub fn open(target: &str) -> Result<JsonLines> {
-        if target == "-" {
-            return Ok(JsonLines::Stdout);
-        }
-        let path = Path::new(target);
+    /// Stdout, or the file opened for appending.
+    pub fn open(target: JsonLinesTarget) -> Result<JsonLines> {
+        let path = match target {
+            JsonLinesTarget::Stdout => return Ok(JsonLines::Stdout),
+            JsonLinesTarget::File(path) => path,
+        };
         let file = OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o640)
-            .open(path)
-            .map_err(|e| Error::io("open --output", path, e))?;
-        Ok(JsonLines::File {
-            path: path.to_path_buf(),
-            file,
-        })
+            .open(&path)
+            .map_err(|e| Error::io("open --output", &path, e))?;
+        Ok(JsonLines::File { path, file })
     }
 }
 
@@ -52,6 +67,9 @@ impl JsonLines {
 }
 
 impl Sink for JsonLines {
+    /// After the `--output` flag. It also names this sink's outbox cursor
+    /// (`outbox/output.cursor`), so it stays: under a new name the sink
+    /// would start afresh and skip what it had yet to deliver.
     fn name(&self) -> &'static str {
         "output"
     }

@@ -9,7 +9,7 @@ mod mqtt;
 
 pub use exec::ExecHook;
 pub use hass::status_topic;
-pub use jsonl::JsonLines;
+pub use jsonl::{JsonLines, JsonLinesTarget};
 pub use mqtt::{MqttSink, Topics};
 
 use crate::error::Result;

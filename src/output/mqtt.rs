@@ -35,6 +35,7 @@ pub struct Message {
     pub retain: bool,
 }
 
+#[derive(Debug)]
 pub struct Topics {
     pub prefix: String,
     /// None when HA discovery is off.

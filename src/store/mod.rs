@@ -6,7 +6,7 @@
 //! sync/<id>.json      lastupdate cursor and the groups handled within the
 //!                     overlap below it (see OVERLAP_SECS)
 //! queue/*.json        acknowledged notifications not yet synced
-//! auth/<state>        authorization links not yet used
+//! auth/<nonce>        authorization links not yet used (OAuth `state`)
 //! locks/<id>.lock     per-user refresh lock
 //! outbox/             emitted groups each sink has yet to deliver
 //! rejected/           groups Withings sent that could not be read, verbatim,
@@ -27,7 +27,7 @@ mod syncstate;
 pub mod testdir;
 mod users;
 
-pub use authstate::{AuthStates, StateCheck, STATE_TTL_SECS};
+pub use authstate::{LinkNonce, LinkNonces, NonceCheck, NONCE_TTL_SECS};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
@@ -96,7 +96,7 @@ pub struct StateDir {
     pub users: PerUser<UserRecord>,
     pub sync: PerUser<SyncState>,
     pub queue: Queue,
-    pub auth: AuthStates,
+    pub auth: LinkNonces,
     pub rejected: Rejects,
 }
 
@@ -113,7 +113,7 @@ impl StateDir {
             users: PerUser::new(root.join("users")),
             sync: PerUser::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
-            auth: AuthStates::new(root.join("auth")),
+            auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
         })
     }
@@ -173,8 +173,8 @@ mod tests {
     #[test]
     fn webhook_secret_is_made_once_and_kept() {
         let dir = TestDir::new("state-secret");
-        let state = StateDir::open(dir.path()).unwrap();
-        let first = state.webhook_secret().unwrap();
+        let store = StateDir::open(dir.path()).unwrap();
+        let first = store.webhook_secret().unwrap();
         let again = StateDir::open(dir.path())
             .unwrap()
             .webhook_secret()

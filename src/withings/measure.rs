@@ -13,21 +13,23 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The largest |unit| (the power of ten of a measure, facts sheet §2)
-/// accepted. Real answers use -4 to 0 (the 2062 groups of
+/// The largest |exponent| (the power of ten of a measure, sent as `unit`,
+/// facts sheet §2) accepted. Real answers use -4 to 0 (the 2062 groups of
 /// joostlek/python-withings' `measurement_list.json`, and every other
 /// capture in tests/fixtures); with a mantissa of at most 19 digits, ±30
 /// already spans more than any quantity a scale, cuff or thermometer
 /// reports, while anything further out is garbage that would print as a
 /// huge or vanishing number. Such a group is rejected, not relayed.
-pub const MAX_UNIT: i64 = 30;
+pub const MAX_EXPONENT: i64 = 30;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Measure {
     pub value: i64,
     pub type_: i64,
-    /// Within ±[`MAX_UNIT`].
-    pub unit: i64,
+    /// The power of ten: the measure is `value × 10^exponent`. Withings
+    /// calls it `unit` (facts sheet §2); the physical unit comes from the
+    /// type ([`crate::meastype::unit`]). Within ±[`MAX_EXPONENT`].
+    pub exponent: i64,
     pub position: Option<i64>,
 }
 
@@ -193,16 +195,17 @@ fn read_measure(i: usize, m: &Value) -> std::result::Result<Measure, String> {
     let Some(obj) = m.as_object() else {
         return Err(format!("measures[{i}]: not a JSON object"));
     };
-    let unit = required(obj, &path, "unit", lenient::int)?;
-    if !(-MAX_UNIT..=MAX_UNIT).contains(&unit) {
+    // Named `unit` on the wire, and in the reason, which names the field.
+    let exponent = required(obj, &path, "unit", lenient::int)?;
+    if !(-MAX_EXPONENT..=MAX_EXPONENT).contains(&exponent) {
         return Err(format!(
-            "measures[{i}].unit: {unit} is outside -{MAX_UNIT}..={MAX_UNIT}, no measurement has 10^{unit}"
+            "measures[{i}].unit: {exponent} is outside -{MAX_EXPONENT}..={MAX_EXPONENT}, no measurement has 10^{exponent}"
         ));
     }
     Ok(Measure {
         value: required(obj, &path, "value", lenient::int)?,
         type_: required(obj, &path, "type", lenient::int)?,
-        unit,
+        exponent,
         position: optional(obj, &path, "position", lenient::opt_int)?,
     })
 }
@@ -267,7 +270,7 @@ mod tests {
             Measure {
                 value: 65750,
                 type_: 1,
-                unit: -3,
+                exponent: -3,
                 position: None
             }
         );
@@ -345,9 +348,12 @@ mod tests {
             "{}",
             r.reason
         );
-        let edge = body.replace(&unit.to_string(), &(-MAX_UNIT).to_string());
-        assert_eq!(groups(&parse_page(&edge).unwrap())[0].measures[0].unit, -30);
-        let over = body.replace(&unit.to_string(), &(MAX_UNIT + 1).to_string());
+        let edge = body.replace(&unit.to_string(), &(-MAX_EXPONENT).to_string());
+        assert_eq!(
+            groups(&parse_page(&edge).unwrap())[0].measures[0].exponent,
+            -30
+        );
+        let over = body.replace(&unit.to_string(), &(MAX_EXPONENT + 1).to_string());
         assert_eq!(rejects(&parse_page(&over).unwrap()).len(), 1);
     }
 
@@ -444,7 +450,7 @@ mod tests {
         fn values(g: &MeasureGroup) -> Vec<(i64, String)> {
             g.measures
                 .iter()
-                .map(|m| (m.type_, Decimal::new(m.value, m.unit).to_string()))
+                .map(|m| (m.type_, Decimal::new(m.value, m.exponent).to_string()))
                 .collect()
         }
 

@@ -31,12 +31,13 @@ pub struct TokenSet {
     pub scope: String,
 }
 
-/// The page the user opens to link an account (facts sheet §1.2).
+/// The page the user opens to link an account (facts sheet §1.2). The
+/// nonce goes out as OAuth's `state` and comes back on the callback.
 pub fn authorize_url(
     account: &BaseUrl,
     client_id: &str,
     redirect_uri: &str,
-    state: &str,
+    nonce: &str,
     demo: bool,
 ) -> String {
     let mut pairs = vec![
@@ -44,7 +45,7 @@ pub fn authorize_url(
         ("client_id", client_id),
         ("scope", SCOPE),
         ("redirect_uri", redirect_uri),
-        ("state", state),
+        ("state", nonce),
     ];
     if demo {
         pairs.push(("mode", "demo"));

@@ -1,0 +1,40 @@
+//! The collaborators every part that talks to Withings shares: the API
+//! client, the app's credentials, the state dir and the clock. Built once
+//! per command; `serve`'s threads share it as `Arc<Context>`.
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::ApiSettings;
+use crate::error::Result;
+use crate::pem;
+use crate::store::StateDir;
+use crate::withings::api::Api;
+use crate::withings::oauth::Credentials;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Context {
+    pub api: Api,
+    pub creds: Credentials,
+    /// The state dir (`--state-dir`): tokens, queue, sync cursors.
+    pub store: StateDir,
+    /// The system clock, or one a test sets (`FixedClock`).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    /// What a command runs with: the API client (with `--ca-file`'s
+    /// certificates), the state dir opened and proved writable, and the
+    /// system clock.
+    pub fn open(state_dir: &Path, api: &ApiSettings, creds: Credentials) -> Result<Context> {
+        let extra_ca = match &api.ca_file {
+            Some(path) => pem::read_certificates("--ca-file", path)?,
+            None => Vec::new(),
+        };
+        Ok(Context {
+            api: Api::new(api.base.clone(), extra_ca),
+            creds,
+            store: StateDir::open(state_dir)?,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
