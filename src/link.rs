@@ -3,7 +3,7 @@
 //! subscribe it to each appli. Answers with a page saying what happened.
 
 use crate::clock::Clock;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::http::{Reply, Request, Response};
 use crate::page;
 use crate::session::{record_from_tokens, Session};
@@ -143,10 +143,10 @@ impl Linker {
     fn store_tokens(&self, code: &str) -> Result<String> {
         let tokens = oauth::exchange_code(&self.api, &self.creds, code, &self.redirect_uri)?;
         if !is_valid_userid(&tokens.userid) {
-            return Err(Error::Transport(format!(
-                "oauth2 requesttoken: userid {:?} is not a number",
-                tokens.userid
-            )));
+            return Err(Error::withings(
+                "oauth2 requesttoken",
+                WithingsKind::Malformed(format!("userid {:?} is not a number", tokens.userid)),
+            ));
         }
         let now = self.clock.now();
         let _lock = self.state.lock_user(&tokens.userid, LockWait::Block)?;

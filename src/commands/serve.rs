@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::http;
 use crate::link::Linker;
 use crate::output::{ExecHook, JsonLines, MqttSink, Sink, Topics};
+use crate::retry::Schedule;
 use crate::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
 use crate::store::StateDir;
 use crate::webhook::Webhook;
@@ -87,7 +88,7 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         Arc::clone(&api),
         Arc::clone(&creds),
         Arc::clone(&clock),
-        Box::new(delivery::start(outbox, sinks)),
+        Box::new(delivery::start(outbox, sinks, Schedule::default())),
     );
     std::thread::spawn(move || worker.run(woken));
 

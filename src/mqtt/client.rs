@@ -9,7 +9,7 @@
 
 use super::packet::{self, Connect, Packet, Publish, QoS, WillRef};
 use super::MqttSettings;
-use crate::error::{Error, Result};
+use crate::error::{Error, MqttKind, Result};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -84,8 +84,8 @@ pub struct Client {
 
 impl Client {
     /// Connects, sets up TLS if asked, logs in with a clean session and
-    /// waits for the broker's CONNACK. A refused login names the CONNACK
-    /// return code and what to check.
+    /// waits for the broker's CONNACK. A refused login is
+    /// [`MqttKind::Refused`] with the CONNACK return code.
     pub fn connect(settings: &MqttSettings) -> Result<Client> {
         let broker = if settings.host.contains(':') {
             format!("[{}]:{}", settings.host, settings.port)
@@ -131,9 +131,14 @@ impl Client {
                 retain: w.retain,
             }),
         };
-        let bytes = Packet::Connect(connect)
-            .encode()
-            .map_err(|e| Error::Mqtt(format!("login to {}: {e}", client.broker)))?;
+        // Every field was checked when the options were read; what is left
+        // (a client id over 65,535 bytes) is the configuration's to fix.
+        let bytes = Packet::Connect(connect).encode().map_err(|e| {
+            Error::Config(format!(
+                "mqtt: cannot log in to {}: {e}; check --mqtt and --mqtt-client-id",
+                client.broker
+            ))
+        })?;
         client.send(&bytes, "CONNECT")?;
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         let (first, body) = client.read_packet(deadline, "CONNACK")?;
@@ -146,11 +151,13 @@ impl Client {
                 log::debug!("mqtt: connected to {}", client.broker);
                 Ok(client)
             }
-            Ok(Packet::Connack { return_code, .. }) => Err(Error::Mqtt(refusal(
+            Ok(Packet::Connack { return_code, .. }) => Err(Error::mqtt(
                 &client.broker,
-                return_code,
-                &settings.client_id,
-            ))),
+                MqttKind::Refused {
+                    code: return_code,
+                    client_id: settings.client_id.clone(),
+                },
+            )),
             Ok(other) => {
                 Err(client.protocol_error(&format!("{} instead of CONNACK", name(&other))))
             }
@@ -194,7 +201,7 @@ impl Client {
         }
         let bytes = Packet::Pingreq
             .encode()
-            .map_err(|e| Error::Mqtt(e.to_string()))?;
+            .map_err(|_| Error::Internal("a PINGREQ could not be encoded"))?;
         self.send(&bytes, "PINGREQ")?;
         self.wait_for("PINGRESP", |p| matches!(p, Packet::Pingresp))
     }
@@ -229,10 +236,10 @@ impl Client {
 
     fn usable(&self) -> Result<()> {
         if self.broken {
-            return Err(Error::Mqtt(format!(
-                "the connection to {} failed earlier; connect again",
-                self.broker
-            )));
+            return Err(Error::mqtt(
+                &self.broker,
+                MqttKind::Unreachable("the connection failed earlier; connect again".into()),
+            ));
         }
         Ok(())
     }
@@ -259,7 +266,9 @@ impl Client {
             payload,
         })
         .encode()
-        .map_err(|e| Error::Mqtt(format!("publish to {topic}: {e}")))
+        // The topic was checked (`valid_topic`); what is left is a payload
+        // over MQTT's 256 MiB, which no measurement group comes near.
+        .map_err(|e| Error::Config(format!("mqtt: cannot publish to {topic}: {e}")))
     }
 
     fn send(&mut self, bytes: &[u8], what: &str) -> Result<()> {
@@ -345,35 +354,32 @@ impl Client {
 
     fn protocol_error(&mut self, text: &str) -> Error {
         self.broken = true;
-        Error::Mqtt(format!(
-            "broker {} broke the MQTT 3.1.1 protocol ({text}); is it an MQTT broker?",
-            self.broker
-        ))
+        Error::mqtt(&self.broker, MqttKind::Protocol(text.to_string()))
     }
 
     fn io_error(&mut self, e: io::Error, doing: &str) -> Error {
         self.broken = true;
         if let Some(tls) = tls_error(&e) {
-            return Error::Mqtt(tls_message(&self.broker, tls, None));
+            return Error::mqtt(&self.broker, tls_kind(tls, None));
         }
-        let broker = &self.broker;
-        Error::Mqtt(match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                "no progress with broker {broker} for {} s while {doing}; the connection is dropped",
-                ANSWER_TIMEOUT.as_secs()
-            ),
+        let kind = match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MqttKind::Timeout {
+                doing: doing.to_string(),
+                after: ANSWER_TIMEOUT,
+            },
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
                 if doing == "waiting for CONNACK" && !self.tls =>
             {
-                format!("broker {broker} closed the connection without answering CONNECT: if that port expects TLS, use mqtts://")
+                MqttKind::Unreachable("closed the connection without answering CONNECT: if that port expects TLS, use mqtts://".into())
             }
             io::ErrorKind::UnexpectedEof => {
-                format!("broker {broker} closed the connection while {doing}")
+                MqttKind::Unreachable(format!("closed the connection while {doing}"))
             }
-            _ => format!("connection to broker {broker} failed while {doing}: {e}"),
-        })
+            _ => MqttKind::Unreachable(format!("the connection failed while {doing}: {e}")),
+        };
+        Error::mqtt(&self.broker, kind)
     }
 }
 
@@ -387,38 +393,6 @@ fn valid_topic(topic: &str) -> Result<()> {
 /// [MQTT-2.3.1-1] reserves.
 fn next_packet_id(last: u16) -> u16 {
     last.checked_add(1).unwrap_or(1)
-}
-
-/// The CONNACK refusal as a sentence that says what to check (§3.2.2.3).
-fn refusal(broker: &str, code: u8, client_id: &str) -> String {
-    let (meaning, advice) = match code {
-        1 => (
-            "unacceptable protocol version",
-            "the broker does not speak MQTT 3.1.1; use one that does (mosquitto 1.3 or later)".to_string(),
-        ),
-        2 => (
-            "identifier rejected",
-            format!("the broker does not accept the client id {client_id:?}; allow it on the broker"),
-        ),
-        3 => (
-            "server unavailable",
-            "the broker runs but its MQTT service is not available; it is retried".to_string(),
-        ),
-        4 => (
-            "bad user name or password",
-            "check the user and password in --mqtt / --mqtt-password-file".to_string(),
-        ),
-        5 => (
-            "not authorized",
-            // mosquitto 2 sends this, not 4, for a wrong password too.
-            "check the user and password in --mqtt / --mqtt-password-file, and that the broker lets that user connect".to_string(),
-        ),
-        _ => (
-            "unknown return code",
-            "the broker answered with a code MQTT 3.1.1 does not define".to_string(),
-        ),
-    };
-    format!("broker {broker} refused the login (CONNACK return code {code}, {meaning}): {advice}")
 }
 
 fn name(p: &Packet) -> &'static str {
@@ -435,8 +409,9 @@ fn name(p: &Packet) -> &'static str {
 
 /// A TCP connection to the first address of `host` that answers.
 fn open_tcp(host: &str, port: u16, broker: &str) -> Result<TcpStream> {
+    let unreachable = |why: String| Error::mqtt(broker, MqttKind::Unreachable(why));
     let addrs = (host, port).to_socket_addrs().map_err(|e| {
-        Error::Mqtt(format!(
+        unreachable(format!(
             "cannot resolve the broker's host {host}: {e}; check the host in --mqtt"
         ))
     })?;
@@ -452,9 +427,9 @@ fn open_tcp(host: &str, port: u16, broker: &str) -> Result<TcpStream> {
             Err(e) => last = Some(e),
         }
     }
-    Err(Error::Mqtt(match last {
+    Err(unreachable(match last {
         Some(e) => format!(
-            "cannot connect to broker {broker}: {e}; check that the broker runs and the host and port in --mqtt"
+            "cannot connect: {e}; check that the broker runs and the host and port in --mqtt"
         ),
         None => format!("the broker's host {host} has no address; check the host in --mqtt"),
     }))
@@ -481,9 +456,10 @@ fn start_tls(
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let setup_failed = |e: rustls::Error| Error::mqtt(broker, MqttKind::Tls(format!("setup: {e}")));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?
+        .map_err(setup_failed)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(settings.host.clone()).map_err(|_| {
@@ -492,19 +468,29 @@ fn start_tls(
             settings.host
         ))
     })?;
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
-        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(setup_failed)?;
     tcp.set_read_timeout(Some(ANSWER_TIMEOUT))
         .and_then(|()| tcp.set_write_timeout(Some(ANSWER_TIMEOUT)))
-        .map_err(|e| Error::Mqtt(format!("connection to broker {broker}: {e}")))?;
+        .map_err(|e| Error::mqtt(broker, MqttKind::Unreachable(e.to_string())))?;
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut tcp) {
-            return Err(Error::Mqtt(match tls_error(&e) {
-                Some(tls) => tls_message(broker, tls, settings.ca_file.as_deref()),
-                None => format!(
-                    "TLS handshake with broker {broker} failed ({e}): is that port a TLS port? For a plain one use mqtt://"
-                ),
-            }));
+            let kind = match tls_error(&e) {
+                Some(tls) => tls_kind(tls, settings.ca_file.as_deref()),
+                None if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+                {
+                    MqttKind::Timeout {
+                        doing: "the TLS handshake".into(),
+                        after: ANSWER_TIMEOUT,
+                    }
+                }
+                None => MqttKind::Tls(format!(
+                    "the handshake failed ({e}): is that port a TLS port? For a plain one use mqtt://"
+                )),
+            };
+            return Err(Error::mqtt(broker, kind));
         }
     }
     Ok(rustls::StreamOwned::new(conn, tcp))
@@ -522,11 +508,12 @@ fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
-/// A TLS failure in words; `ca` is the --mqtt-ca file, if any.
-fn tls_message(broker: &str, e: &rustls::Error, ca: Option<&std::path::Path>) -> String {
+/// What kind of TLS failure `e` is, with what to do about an untrusted
+/// certificate; `ca` is the --mqtt-ca file, if any.
+fn tls_kind(e: &rustls::Error, ca: Option<&std::path::Path>) -> MqttKind {
     use rustls::CertificateError as C;
     let rustls::Error::InvalidCertificate(cert) = e else {
-        return format!("TLS with broker {broker} failed: {e}");
+        return MqttKind::Tls(e.to_string());
     };
     let fix = match cert {
         C::UnknownIssuer | C::BadSignature => match ca {
@@ -544,7 +531,10 @@ fn tls_message(broker: &str, e: &rustls::Error, ca: Option<&std::path::Path>) ->
         }
         _ => "check the broker's certificate".to_string(),
     };
-    format!("the TLS certificate of broker {broker} is not trusted ({e}): {fix}")
+    MqttKind::Certificate {
+        problem: e.to_string(),
+        fix,
+    }
 }
 
 #[cfg(test)]
@@ -560,33 +550,23 @@ mod tests {
     }
 
     #[test]
-    fn every_refusal_names_its_code_and_a_fix() {
-        for code in 1..=6 {
-            let text = refusal("b:1883", code, "relay");
-            assert!(
-                text.contains(&format!("CONNACK return code {code}")),
-                "{text}"
-            );
-            assert!(text.contains("b:1883"), "{text}");
-        }
-        assert!(refusal("b", 4, "x").contains("--mqtt-password-file"));
-        assert!(refusal("b", 5, "x").contains("not authorized"));
-        assert!(refusal("b", 5, "x").contains("--mqtt-password-file"));
-        assert!(refusal("b", 2, "relay").contains("\"relay\""));
-    }
-
-    #[test]
     fn certificate_advice_depends_on_the_problem() {
         use rustls::CertificateError as C;
-        let unknown = rustls::Error::InvalidCertificate(C::UnknownIssuer);
-        assert!(
-            tls_message("b", &unknown, None).contains("pass that CA's certificate with --mqtt-ca")
-        );
+        let fix = |e: C, ca: Option<&std::path::Path>| match tls_kind(
+            &rustls::Error::InvalidCertificate(e),
+            ca,
+        ) {
+            MqttKind::Certificate { fix, .. } => fix,
+            other => panic!("{other:?}"),
+        };
+        assert!(fix(C::UnknownIssuer, None).contains("pass that CA's certificate with --mqtt-ca"));
         let ca = std::path::Path::new("/etc/my-ca.pem");
-        assert!(tls_message("b", &unknown, Some(ca)).contains("/etc/my-ca.pem"));
-        let expired = rustls::Error::InvalidCertificate(C::Expired);
-        assert!(tls_message("b", &expired, None).contains("clock"));
-        let name = rustls::Error::InvalidCertificate(C::NotValidForName);
-        assert!(tls_message("b", &name, None).contains("host name"));
+        assert!(fix(C::UnknownIssuer, Some(ca)).contains("/etc/my-ca.pem"));
+        assert!(fix(C::Expired, None).contains("clock"));
+        assert!(fix(C::NotValidForName, None).contains("host name"));
+        assert!(matches!(
+            tls_kind(&rustls::Error::DecryptError, None),
+            MqttKind::Tls(_)
+        ));
     }
 }

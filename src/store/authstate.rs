@@ -3,7 +3,7 @@
 //! Files, not memory, because `authorize` and `serve` are separate processes.
 
 use super::atomic;
-use crate::error::Result;
+use crate::error::{Fix, Result};
 use crate::secret::{is_hex_token, random_hex};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ impl AuthStates {
             return Ok(StateCheck::Unknown);
         }
         let path = self.dir.join(state);
-        let issued: Option<Issued> = atomic::read_json(&path).unwrap_or(None);
+        let issued: Option<Issued> = atomic::read_json(&path, Fix::AuthLink).unwrap_or(None);
         let Some(issued) = issued else {
             return Ok(StateCheck::Unknown);
         };
@@ -75,7 +75,7 @@ impl AuthStates {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if let Ok(Some(issued)) = atomic::read_json::<Issued>(&path) {
+            if let Ok(Some(issued)) = atomic::read_json::<Issued>(&path, Fix::AuthLink) {
                 if !is_fresh(issued.created, now) {
                     let _ = std::fs::remove_file(&path);
                 }

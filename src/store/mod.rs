@@ -36,7 +36,7 @@ pub use rejected::Rejects;
 pub use syncstate::{SyncState, OVERLAP_SECS};
 pub use users::UserRecord;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use crate::secret::{is_hex_token, random_hex, Secret};
 use std::path::{Path, PathBuf};
 
@@ -151,10 +151,11 @@ impl StateDir {
             Ok(text) if is_hex_token(text.trim(), WEBHOOK_SECRET_BYTES * 2) => {
                 Ok(Secret::new(text.trim()))
             }
-            Ok(_) => Err(Error::Corrupt {
+            Ok(_) => Err(Error::corrupt(
                 path,
-                detail: "it is not 32 hex digits".into(),
-            }),
+                "it is not 32 hex digits",
+                Fix::WebhookSecret,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let fresh = random_hex(WEBHOOK_SECRET_BYTES)?;
                 atomic::write(&path, format!("{fresh}\n").as_bytes())?;

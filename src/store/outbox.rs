@@ -6,12 +6,13 @@
 //! so a failure can never leave a group queued for some sinks only.
 
 use super::atomic;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub struct Outbox {
     dir: PathBuf,
+    /// The sinks configured now: a record leaves once all of them have it.
     sinks: Vec<String>,
     /// The next sequence number. A plain u64 behind a lock: 32-bit MIPS has
     /// no 64-bit atomics.
@@ -29,9 +30,9 @@ fn seq_of(path: &Path) -> Option<u64> {
 impl Outbox {
     /// Opens the outbox for these sinks. A sink seen for the first time
     /// starts at the end: it gets what arrives from now on, not history.
+    /// Leftover temp files are `StateDir::sweep_temp_files`'s to remove.
     pub fn open(dir: &Path, sinks: &[&str]) -> Result<Outbox> {
         atomic::ensure_dir(&dir.join("records"))?;
-        atomic::sweep_temp_files(&dir.join("records"))?;
         let mut outbox = Outbox {
             dir: dir.to_path_buf(),
             sinks: sinks.iter().map(|s| s.to_string()).collect(),
@@ -53,16 +54,12 @@ impl Outbox {
         Ok(outbox)
     }
 
-    pub fn sinks(&self) -> &[String] {
-        &self.sinks
-    }
-
     fn cursor_path(&self, sink: &str) -> PathBuf {
         self.dir.join(format!("{sink}.cursor"))
     }
 
     fn stored_cursor(&self, sink: &str) -> Result<Option<u64>> {
-        atomic::read_json(&self.cursor_path(sink))
+        atomic::read_json(&self.cursor_path(sink), Fix::OutboxCursor)
     }
 
     /// The last sequence number `sink` delivered.
@@ -81,7 +78,7 @@ impl Outbox {
         let mut next = self
             .next_seq
             .lock()
-            .map_err(|_| Error::Transport("outbox lock poisoned".into()))?;
+            .map_err(|_| Error::Internal("the outbox's sequence lock is poisoned"))?;
         let seq = *next;
         atomic::write(&self.record_path(seq), line.as_bytes())?;
         *next += 1;
@@ -104,16 +101,33 @@ impl Outbox {
         Ok(records)
     }
 
-    /// The records `sink` has not delivered yet, oldest first, with their text.
-    pub fn pending(&self, sink: &str) -> Result<Vec<(u64, String)>> {
+    /// The records `sink` has not delivered yet, oldest first.
+    pub fn waiting(&self, sink: &str) -> Result<Vec<(u64, PathBuf)>> {
         let cursor = self.cursor(sink)?;
-        let mut out = Vec::new();
-        for (seq, path) in self.records()? {
-            if seq > cursor {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-                out.push((seq, text));
+        let mut records = self.records()?;
+        records.retain(|(seq, _)| *seq > cursor);
+        Ok(records)
+    }
+
+    /// The text of the record at `path`; None when it is gone. Bytes that are not UTF-8 are a damaged
+    /// record ([`Fix::OutboxRecord`]); other failures are the disk's.
+    pub fn read(&self, path: &Path) -> Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(Error::corrupt(path, e, Fix::OutboxRecord))
             }
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// The records `sink` has not delivered yet, oldest first, with their text.
+    #[cfg(test)]
+    pub fn pending(&self, sink: &str) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        for (seq, path) in self.waiting(sink)? {
+            out.extend(self.read(&path)?.map(|text| (seq, text)));
         }
         Ok(out)
     }

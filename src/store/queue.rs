@@ -107,7 +107,9 @@ mod tests {
         let pending = q.pending().unwrap();
         assert_eq!(pending["11"].len(), 2, "repeated deliveries are all kept");
         assert_eq!(pending["22"].len(), 1);
-        let stored: Notification = atomic::read_json(&pending["22"][0]).unwrap().unwrap();
+        let stored: Notification = atomic::read_json(&pending["22"][0], crate::error::Fix::Report)
+            .unwrap()
+            .unwrap();
         assert_eq!(stored, note("22"));
         q.remove(&pending["11"]).unwrap();
         assert!(!q.pending().unwrap().contains_key("11"));
