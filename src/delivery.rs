@@ -1,14 +1,16 @@
 //! From the outbox to the sinks: one courier thread per sink, so a sink
 //! that is down (a broker restarting, a failing hook) holds up no other.
 //! Each courier delivers in order and moves its cursor only after the sink
-//! said the record is delivered.
+//! said the record is delivered. A record that cannot be read is moved
+//! aside instead of blocking its sink for good.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::{Emit, Sink};
-use crate::record::Record;
-use crate::retry::{classify, Disposition, Schedule};
+use crate::record::{Record, RecordView};
+use crate::retry::{classify, is_damaged_record, Disposition, Schedule};
 use crate::store::Outbox;
 use crate::timefmt::duration_text;
+use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,14 +48,19 @@ pub fn start(outbox: Arc<Outbox>, sinks: Vec<Box<dyn Sink>>, schedule: Schedule)
 }
 
 /// Delivers everything `sink` has pending; returns how many it delivered.
+/// A record that cannot be read goes to `outbox/rejected/` and counts as
+/// passed; any other failure stops here, to be retried.
 pub fn deliver_pending(outbox: &Outbox, sink: &mut dyn Sink) -> Result<usize> {
     let name = sink.name();
     let waiting = outbox.waiting(name)?;
     let mut delivered = 0;
     for (seq, path) in &waiting {
-        if let Some(line) = outbox.read(path)? {
-            sink.deliver(&line)?;
-            delivered += 1;
+        match deliver_one(outbox, sink, path) {
+            Ok(true) => delivered += 1,
+            // Moved aside by another courier meanwhile.
+            Ok(false) => {}
+            Err(e) if is_damaged_record(&e) => move_aside(outbox, name, path, &e)?,
+            Err(e) => return Err(e),
         }
         outbox.set_cursor(name, *seq)?;
     }
@@ -63,6 +70,33 @@ pub fn deliver_pending(outbox: &Outbox, sink: &mut dyn Sink) -> Result<usize> {
         }
     }
     Ok(delivered)
+}
+
+/// Reads, checks and delivers one record; false when it is gone.
+fn deliver_one(outbox: &Outbox, sink: &mut dyn Sink, path: &Path) -> Result<bool> {
+    let Some(line) = outbox.read(path)? else {
+        return Ok(false);
+    };
+    // Checked here, not only by the sinks that parse it, so every sink
+    // skips the same records: JSON lines would otherwise pass garbage on.
+    RecordView::parse(&line)?;
+    sink.deliver(&line)?;
+    Ok(true)
+}
+
+fn move_aside(outbox: &Outbox, name: &str, path: &Path, e: &Error) -> Result<()> {
+    let detail = match e {
+        Error::Corrupt { detail, .. } => detail.as_str(),
+        _ => "",
+    };
+    if let Some(to) = outbox.reject(path)? {
+        log::error!(
+            "{name}: outbox record {} is damaged ({detail}) and is not delivered by any output; moved to {}, going on with the next group",
+            path.display(),
+            to.display()
+        );
+    }
+    Ok(())
 }
 
 /// Delivers what is pending; with nothing to deliver, lets the sink do its
@@ -146,7 +180,7 @@ fn run_courier(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, MqttKind};
+    use crate::error::MqttKind;
     use crate::store::testdir::TestDir;
 
     /// A sink that fails while `down` is set and records what it got.
@@ -185,6 +219,15 @@ mod tests {
         format!(r#"{{"userid":"7","grpid":{grpid},"date":1,"time":"t","measures":[]}}"#)
     }
 
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     #[test]
     fn a_down_sink_keeps_its_records_and_catches_up_in_order_once() {
         let dir = TestDir::new("delivery");
@@ -204,6 +247,48 @@ mod tests {
             "nothing twice"
         );
         assert_eq!(sink.got, lines);
+    }
+
+    #[test]
+    fn a_damaged_record_moves_aside_and_every_sink_goes_on() {
+        let dir = TestDir::new("delivery-damaged");
+        let outbox = Outbox::open(dir.path(), &["flaky", "other"]).unwrap();
+        outbox.append(&record(1)).unwrap();
+        outbox.append(r#"{"userid":"7","grp"#).unwrap(); // cut short
+        outbox.append(&record(3)).unwrap();
+        outbox.append(&record(4)).unwrap();
+        let records = file_names(&dir.path().join("records"));
+        // Not UTF-8 at all.
+        std::fs::write(dir.path().join("records").join(&records[2]), b"\xff").unwrap();
+
+        let mut sink = flaky(false);
+        assert_eq!(deliver_pending(&outbox, &mut sink).unwrap(), 2);
+        assert_eq!(sink.got, [record(1), record(4)]);
+        assert_eq!(outbox.cursor("flaky").unwrap(), 4);
+        assert_eq!(
+            file_names(&dir.path().join("rejected")),
+            &records[1..3],
+            "both moved aside under their own names"
+        );
+
+        // The other sink never sees them either.
+        let mut other = Flaky {
+            name: "other",
+            ..flaky(false)
+        };
+        assert_eq!(deliver_pending(&outbox, &mut other).unwrap(), 2);
+        assert_eq!(other.got, [record(1), record(4)]);
+    }
+
+    #[test]
+    fn a_failing_sink_does_not_move_records_aside() {
+        let dir = TestDir::new("delivery-down");
+        let outbox = Outbox::open(dir.path(), &["flaky"]).unwrap();
+        outbox.append(&record(1)).unwrap();
+        let err = deliver_pending(&outbox, &mut flaky(true)).unwrap_err();
+        assert!(!is_damaged_record(&err));
+        assert_eq!(outbox.cursor("flaky").unwrap(), 0);
+        assert!(file_names(&dir.path().join("rejected")).is_empty());
     }
 
     #[test]
