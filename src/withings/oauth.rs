@@ -9,8 +9,10 @@ use crate::secret::Secret;
 use crate::weburl::{encode_query, BaseUrl};
 use serde::Deserialize;
 
-/// Only spot measurements are needed: getmeas and notify for applis 1, 2,
-/// 4 (facts sheet §1.2, §3.3). Comma-separated, never space-separated.
+/// Only spot measurements are needed: getmeas, and notify for the applis
+/// of [`crate::webhook::MEASURE_APPLIS`] (1, 2, 4 and 58), all under
+/// `user.metrics` (facts sheet §1.2, §3.3). Comma-separated, never
+/// space-separated.
 pub const SCOPE: &str = "user.metrics";
 
 #[derive(Clone, Debug)]
