@@ -7,14 +7,14 @@ pub mod serve;
 use crate::cli::{Cli, Command};
 use crate::config::{self, Env};
 use crate::error::{Error, Result};
-use crate::pem;
+use crate::tls_roots;
 use crate::withings::api::Api;
 
 /// The Withings API client the flags describe.
 pub fn api(cli: &Cli) -> Result<Api> {
     let base = config::url_option("--api-url", &cli.api_url)?;
     let extra_ca = match &cli.ca_file {
-        Some(path) => pem::read_certificates("--ca-file", path)?,
+        Some(path) => tls_roots::read_pem("--ca-file", path)?,
         None => Vec::new(),
     };
     Ok(Api::new(base, extra_ca))

@@ -10,6 +10,7 @@
 use super::packet::{self, Connect, Packet, Publish, QoS, WillRef};
 use super::MqttSettings;
 use crate::error::{Error, MqttKind, Result};
+use crate::tls_roots;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -442,19 +443,12 @@ fn start_tls(
     broker: &str,
     mut tcp: TcpStream,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    // Read at every connect, so a renewed CA file is picked up.
+    let extra = match &settings.ca_file {
+        Some(path) => tls_roots::read_pem("--mqtt-ca", path)?,
+        None => Vec::new(),
     };
-    if let Some(path) = &settings.ca_file {
-        for cert in read_ca_file(path)? {
-            roots.add(cert).map_err(|e| {
-                Error::Config(format!(
-                    "--mqtt-ca {}: a certificate in it is unusable as a CA ({e})",
-                    path.display()
-                ))
-            })?;
-        }
-    }
+    let roots = tls_roots::with_bundled(extra);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let setup_failed = |e: rustls::Error| Error::mqtt(broker, MqttKind::Tls(format!("setup: {e}")));
     let config = rustls::ClientConfig::builder_with_provider(provider)
@@ -494,14 +488,6 @@ fn start_tls(
         }
     }
     Ok(rustls::StreamOwned::new(conn, tcp))
-}
-
-/// The certificates of a `--mqtt-ca` PEM file, as rustls takes them.
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
-    Ok(crate::pem::read_certificates("--mqtt-ca", path)?
-        .iter()
-        .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
-        .collect())
 }
 
 fn tls_error(e: &io::Error) -> Option<&rustls::Error> {

@@ -4,12 +4,14 @@
 
 use crate::error::{Error, Result, WithingsKind};
 use crate::secret::Secret;
+use crate::tls_roots;
 use crate::weburl::{encode_query, BaseUrl};
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
 
 /// getmeas pages are small; this only stops a misbehaving server from
@@ -32,7 +34,7 @@ pub struct Api {
     base: BaseUrl,
     /// Tried in order; a later one only when an earlier one's TLS
     /// verification failed. That is how `--ca-file` adds a CA to the bundled
-    /// roots: ureq takes one root set per agent.
+    /// roots: ureq takes one root set per agent (see `tls_roots.rs`).
     agents: Vec<Agent>,
 }
 
@@ -66,10 +68,12 @@ fn kind_of(e: &ureq::Error) -> WithingsKind {
 }
 
 impl Api {
-    pub fn new(base: BaseUrl, extra_ca: Vec<Certificate<'static>>) -> Api {
+    /// `extra_ca`: the `--ca-file` certificates, from [`tls_roots::read_pem`].
+    pub fn new(base: BaseUrl, extra_ca: Vec<CertificateDer<'static>>) -> Api {
         let mut agents = Vec::new();
         if !extra_ca.is_empty() {
-            agents.push(agent(RootCerts::new_with_certs(&extra_ca)));
+            let certs = tls_roots::for_ureq(&extra_ca);
+            agents.push(agent(RootCerts::new_with_certs(&certs)));
         }
         agents.push(agent(RootCerts::WebPki));
         Api { base, agents }
