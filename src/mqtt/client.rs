@@ -7,7 +7,7 @@
 //! with a clean session the broker keeps nothing for us (§3.1.2.4), so
 //! QoS 1 "at least once" is the caller's resend.
 
-use super::packet::{self, Connect, Packet, Publish, QoS, WillRef};
+use super::packet::{self, Connect, Incoming, Publish, WillRef};
 use super::MqttSettings;
 use crate::error::{Error, MqttKind, Result};
 use crate::tls_roots;
@@ -128,13 +128,12 @@ impl Client {
             will: settings.will.as_ref().map(|w| WillRef {
                 topic: &w.topic,
                 payload: &w.payload,
-                qos: QoS::AtLeastOnce,
                 retain: w.retain,
             }),
         };
         // Every field was checked when the options were read; what is left
         // (a client id over 65,535 bytes) is the configuration's to fix.
-        let bytes = Packet::Connect(connect).encode().map_err(|e| {
+        let bytes = packet::encode_connect(&connect).map_err(|e| {
             Error::Config(format!(
                 "mqtt: cannot log in to {}: {e}; check --mqtt and --mqtt-client-id",
                 client.broker
@@ -142,27 +141,23 @@ impl Client {
         })?;
         client.send(&bytes, "CONNECT")?;
         let deadline = Instant::now() + ANSWER_TIMEOUT;
-        let (first, body) = client.read_packet(deadline, "CONNACK")?;
         // [MQTT-3.2.0-1]: the first packet from the server is CONNACK.
-        match packet::decode_body(first, &body) {
-            Ok(Packet::Connack {
+        match client.read_packet(deadline, "CONNACK")? {
+            Incoming::Connack {
                 return_code: packet::ACCEPTED,
                 ..
-            }) => {
+            } => {
                 log::debug!("mqtt: connected to {}", client.broker);
                 Ok(client)
             }
-            Ok(Packet::Connack { return_code, .. }) => Err(Error::mqtt(
+            Incoming::Connack { return_code, .. } => Err(Error::mqtt(
                 &client.broker,
                 MqttKind::Refused {
                     code: return_code,
                     client_id: settings.client_id.clone(),
                 },
             )),
-            Ok(other) => {
-                Err(client.protocol_error(&format!("{} instead of CONNACK", name(&other))))
-            }
-            Err(e) => Err(client.protocol_error(&e.to_string())),
+            other => Err(client.protocol_error(&format!("{} instead of CONNACK", other.name()))),
         }
     }
 
@@ -174,46 +169,33 @@ impl Client {
         self.usable()?;
         valid_topic(topic)?;
         let id = self.next_id();
-        let bytes = self.encode_publish(topic, payload, retain, QoS::AtLeastOnce, Some(id))?;
+        let bytes = packet::encode_publish(&Publish {
+            retain,
+            topic,
+            packet_id: id,
+            payload,
+        })
+        // The topic was checked (`valid_topic`); what is left is a payload
+        // over MQTT's 256 MiB, which no measurement group comes near.
+        .map_err(|e| Error::Config(format!("mqtt: cannot publish to {topic}: {e}")))?;
         self.send(&bytes, "PUBLISH")?;
         self.wait_for(
             "PUBACK",
-            |p| matches!(p, Packet::Puback { packet_id } if *packet_id == id),
+            |p| matches!(p, Incoming::Puback { packet_id } if *packet_id == id),
         )
-    }
-
-    /// Publishes at QoS 0: Ok means the bytes left, not that the broker got
-    /// them. For state that the next update replaces anyway.
-    pub fn publish_qos0(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
-        self.usable()?;
-        valid_topic(topic)?;
-        let bytes = self.encode_publish(topic, payload, retain, QoS::AtMostOnce, None)?;
-        self.send(&bytes, "PUBLISH")
     }
 
     /// Sends PINGREQ and waits for PINGRESP once half the keepalive has gone
     /// by without us sending anything; otherwise does nothing. Call it at
-    /// least every `next_keep_alive()`: a broker drops a client silent for
+    /// least every half keepalive: a broker drops a client silent for
     /// 1.5 times the keepalive (§3.1.2.10), and then publishes its Will.
     pub fn keep_alive(&mut self) -> Result<()> {
         self.usable()?;
         if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive / 2 {
             return Ok(());
         }
-        let bytes = Packet::Pingreq
-            .encode()
-            .map_err(|_| Error::Internal("a PINGREQ could not be encoded"))?;
-        self.send(&bytes, "PINGREQ")?;
-        self.wait_for("PINGRESP", |p| matches!(p, Packet::Pingresp))
-    }
-
-    /// How long until `keep_alive` has something to do; None when the
-    /// keepalive is off.
-    pub fn next_keep_alive(&self) -> Option<Duration> {
-        if self.keepalive.is_zero() {
-            return None;
-        }
-        Some((self.keepalive / 2).saturating_sub(self.last_sent.elapsed()))
+        self.send(&packet::PINGREQ, "PINGREQ")?;
+        self.wait_for("PINGRESP", |p| matches!(p, Incoming::Pingresp))
     }
 
     /// Says goodbye with DISCONNECT, so the broker discards the Will
@@ -223,10 +205,8 @@ impl Client {
         if self.broken {
             return;
         }
-        if let Ok(bytes) = Packet::Disconnect.encode() {
-            // Best effort: if the broker is gone, there is no one to tell.
-            let _ = self.send(&bytes, "DISCONNECT");
-        }
+        // Best effort: if the broker is gone, there is no one to tell.
+        let _ = self.send(&packet::DISCONNECT, "DISCONNECT");
         if let Stream::Tls(s) = &mut self.stream {
             s.conn.send_close_notify();
             let _ = s.flush();
@@ -250,28 +230,6 @@ impl Client {
         self.last_id
     }
 
-    fn encode_publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        retain: bool,
-        qos: QoS,
-        packet_id: Option<u16>,
-    ) -> Result<Vec<u8>> {
-        Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id,
-            payload,
-        })
-        .encode()
-        // The topic was checked (`valid_topic`); what is left is a payload
-        // over MQTT's 256 MiB, which no measurement group comes near.
-        .map_err(|e| Error::Config(format!("mqtt: cannot publish to {topic}: {e}")))
-    }
-
     fn send(&mut self, bytes: &[u8], what: &str) -> Result<()> {
         let result = self
             .stream
@@ -290,67 +248,38 @@ impl Client {
 
     /// Reads packets until `wanted` matches one. PINGRESPs and PUBACKs
     /// for earlier, abandoned publishes may arrive first and are skipped.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Packet) -> bool) -> Result<()> {
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Incoming) -> bool) -> Result<()> {
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         loop {
-            let (first, body) = self.read_packet(deadline, what)?;
-            match packet::decode_body(first, &body) {
-                Ok(p) if wanted(&p) => return Ok(()),
-                Ok(p @ (Packet::Pingresp | Packet::Puback { .. })) => {
+            match self.read_packet(deadline, what)? {
+                p if wanted(&p) => return Ok(()),
+                p @ (Incoming::Pingresp | Incoming::Puback { .. }) => {
                     log::debug!("mqtt: skipping a late {p:?} from {}", self.broker)
                 }
-                Ok(other) => {
-                    let text = format!("{} while waiting for {what}", name(&other));
+                other => {
+                    let text = format!("{} while waiting for {what}", other.name());
                     return Err(self.protocol_error(&text));
                 }
-                Err(e) => return Err(self.protocol_error(&e.to_string())),
             }
         }
     }
 
-    /// Reads one packet: its first byte and its body.
-    fn read_packet(&mut self, deadline: Instant, what: &str) -> Result<(u8, Vec<u8>)> {
-        let result = self.read_packet_io(deadline);
+    /// Reads one packet, waiting until `deadline` at most.
+    fn read_packet(&mut self, deadline: Instant, what: &str) -> Result<Incoming> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = if left.is_zero() {
+            Err(io::ErrorKind::TimedOut.into())
+        } else {
+            self.stream
+                .tcp()
+                .set_read_timeout(Some(left))
+                .and_then(|()| packet::read_incoming(&mut self.stream, MAX_INCOMING))
+        };
         match result {
             Ok(Ok(packet)) => Ok(packet),
-            Ok(Err(text)) => Err(self.protocol_error(&text)),
+            Ok(Err(e)) => Err(self.protocol_error(&e.to_string())),
             Err(e) => Err(self.io_error(e, &format!("waiting for {what}"))),
         }
-    }
-
-    fn read_packet_io(
-        &mut self,
-        deadline: Instant,
-    ) -> io::Result<std::result::Result<(u8, Vec<u8>), String>> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.tcp().set_read_timeout(Some(left))?;
-        let mut header = [0u8; 5];
-        self.stream.read_exact(&mut header[..2])?;
-        let mut have = 2;
-        // The Remaining Length is 1 to 4 bytes (§2.2.3): read it a byte at
-        // a time, since what follows belongs to the body.
-        let len = loop {
-            match packet::decode_remaining_length(&header[1..have]) {
-                Ok(Some((len, _))) => break len,
-                Ok(None) => {
-                    self.stream.read_exact(&mut header[have..have + 1])?;
-                    have += 1;
-                }
-                Err(e) => return Ok(Err(e.to_string())),
-            }
-        };
-        if len > MAX_INCOMING {
-            return Ok(Err(format!(
-                "a packet of {len} bytes, far more than any acknowledgement"
-            )));
-        }
-        // len <= MAX_INCOMING, so the cast is lossless on 32-bit targets too.
-        let mut body = vec![0u8; len as usize];
-        self.stream.read_exact(&mut body)?;
-        Ok(Ok((header[0], body)))
     }
 
     fn protocol_error(&mut self, text: &str) -> Error {
@@ -394,18 +323,6 @@ fn valid_topic(topic: &str) -> Result<()> {
 /// [MQTT-2.3.1-1] reserves.
 fn next_packet_id(last: u16) -> u16 {
     last.checked_add(1).unwrap_or(1)
-}
-
-fn name(p: &Packet) -> &'static str {
-    match p {
-        Packet::Connect(_) => "CONNECT",
-        Packet::Connack { .. } => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::Puback { .. } => "PUBACK",
-        Packet::Pingreq => "PINGREQ",
-        Packet::Pingresp => "PINGRESP",
-        Packet::Disconnect => "DISCONNECT",
-    }
 }
 
 /// A TCP connection to the first address of `host` that answers.

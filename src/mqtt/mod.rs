@@ -2,8 +2,9 @@
 //! publishes, pings and disconnects, so this is all it needs, over a plain
 //! `TcpStream` or the rustls that ureq already links.
 //!
-//! `url.rs` reads `--mqtt`, `packet.rs` turns packets into bytes and back,
-//! `client.rs` holds one connection to the broker.
+//! `url.rs` reads `--mqtt`, `packet.rs` turns the client's packets into
+//! bytes and reads the broker's answers, `client.rs` holds one connection
+//! to the broker.
 
 mod client;
 pub mod packet;
