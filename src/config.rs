@@ -114,6 +114,7 @@ pub fn mqtt_settings(args: &Serve, env: Env) -> Result<Option<MqttSettings>> {
     }
     settings.ca_file = args.mqtt_ca.clone();
     settings.client_id = args.mqtt_client_id.clone();
+    settings.answer_timeout = args.mqtt_timeout;
     settings.will = Some(Will {
         topic: crate::output::status_topic(&args.mqtt_prefix),
         payload: b"offline".to_vec(),

@@ -71,6 +71,9 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
     let outbox = Arc::new(state.outbox(&names)?);
     let listener = http::bind(&args.listen)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let schedule = Schedule {
+        transient_first: args.retry_first,
+    };
 
     log::info!(
         "register this callback URL in the Withings developer dashboard: {}",
@@ -88,8 +91,9 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         Arc::clone(&api),
         Arc::clone(&creds),
         Arc::clone(&clock),
-        Box::new(delivery::start(outbox, sinks, Schedule::default())),
-    );
+        Box::new(delivery::start(outbox, sinks, schedule)),
+    )
+    .with_schedule(schedule);
     std::thread::spawn(move || worker.run(woken));
 
     let linker = Arc::new(Linker {

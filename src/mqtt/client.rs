@@ -19,10 +19,6 @@ use std::time::{Duration, Instant};
 /// How long to wait for the TCP connection to a broker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long the broker has to answer (CONNACK, PUBACK, PINGRESP) or to take
-/// our bytes. A broker on the home network answers in milliseconds.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The largest packet accepted from the broker. It only sends us small
 /// acknowledgements; the cap keeps a broken or hostile peer from making a
 /// router allocate 256 MiB.
@@ -74,6 +70,8 @@ pub struct Client {
     broker: String,
     tls: bool,
     keepalive: Duration,
+    /// How long the broker has to answer or to take our bytes.
+    answer_timeout: Duration,
     /// When we last sent a packet: the keepalive counts from there
     /// (§3.1.2.10).
     last_sent: Instant,
@@ -110,6 +108,7 @@ impl Client {
             broker,
             tls: settings.tls,
             keepalive: Duration::from_secs(u64::from(keepalive_secs)),
+            answer_timeout: settings.answer_timeout,
             last_sent: Instant::now(),
             last_id: 0,
             broken: false,
@@ -140,7 +139,7 @@ impl Client {
             ))
         })?;
         client.send(&bytes, "CONNECT")?;
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let deadline = Instant::now() + client.answer_timeout;
         // [MQTT-3.2.0-1]: the first packet from the server is CONNACK.
         match client.read_packet(deadline, "CONNACK")? {
             Incoming::Connack {
@@ -234,7 +233,7 @@ impl Client {
         let result = self
             .stream
             .tcp()
-            .set_write_timeout(Some(ANSWER_TIMEOUT))
+            .set_write_timeout(Some(self.answer_timeout))
             .and_then(|()| self.stream.write_all(bytes))
             .and_then(|()| self.stream.flush());
         match result {
@@ -249,7 +248,7 @@ impl Client {
     /// Reads packets until `wanted` matches one. PINGRESPs and PUBACKs
     /// for earlier, abandoned publishes may arrive first and are skipped.
     fn wait_for(&mut self, what: &str, wanted: impl Fn(&Incoming) -> bool) -> Result<()> {
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        let deadline = Instant::now() + self.answer_timeout;
         loop {
             match self.read_packet(deadline, what)? {
                 p if wanted(&p) => return Ok(()),
@@ -295,7 +294,7 @@ impl Client {
         let kind = match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MqttKind::Timeout {
                 doing: doing.to_string(),
-                after: ANSWER_TIMEOUT,
+                after: self.answer_timeout,
             },
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
@@ -380,8 +379,8 @@ fn start_tls(
         ))
     })?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(setup_failed)?;
-    tcp.set_read_timeout(Some(ANSWER_TIMEOUT))
-        .and_then(|()| tcp.set_write_timeout(Some(ANSWER_TIMEOUT)))
+    tcp.set_read_timeout(Some(settings.answer_timeout))
+        .and_then(|()| tcp.set_write_timeout(Some(settings.answer_timeout)))
         .map_err(|e| Error::mqtt(broker, MqttKind::Unreachable(e.to_string())))?;
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut tcp) {
@@ -394,7 +393,7 @@ fn start_tls(
                 {
                     MqttKind::Timeout {
                         doing: "the TLS handshake".into(),
-                        after: ANSWER_TIMEOUT,
+                        after: settings.answer_timeout,
                     }
                 }
                 None => MqttKind::Tls(format!(

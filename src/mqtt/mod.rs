@@ -24,6 +24,10 @@ pub const DEFAULT_CLIENT_ID: &str = "withings-relay";
 /// What `parse_url` fills in for the keepalive: mosquitto's own default.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// What `parse_url` fills in for the answer timeout. A broker on the home
+/// network answers in milliseconds.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Everything needed to connect to one broker.
 #[derive(Debug, Clone)]
 pub struct MqttSettings {
@@ -46,6 +50,11 @@ pub struct MqttSettings {
     /// waits 1.5 times this, §3.1.2.10). Whole seconds, at most 65535;
     /// zero turns it off. Defaults to 60 s.
     pub keepalive: Duration,
+    /// How long the broker has to answer (CONNACK, PUBACK, PINGRESP), to
+    /// take our bytes or to finish the TLS handshake; past it the
+    /// connection is dropped and what had no PUBACK counts as not
+    /// delivered (`--mqtt-timeout`). Defaults to 10 s.
+    pub answer_timeout: Duration,
     /// Published by the broker if the connection ends without DISCONNECT.
     /// Defaults to none.
     pub will: Option<Will>,
