@@ -66,7 +66,8 @@ fn a_refresh_whose_answer_was_lost_is_retried_with_the_old_refresh_token() {
     // refresh token lives on until the new access token is used).
     let fake = FakeWithings::start();
     let dir = TestDir::new("lost-refresh");
-    let relay = start_linked(&fake, &dir, USER, &[]);
+    // The retry after the lost answer comes in 100 ms, not 2 s.
+    let relay = start_linked(&fake, &dir, USER, &["--retry-first", "100ms"]);
     let before = relay.user_file(USER)["refresh_token"]
         .as_str()
         .unwrap()
