@@ -162,8 +162,8 @@ impl Client {
 
     /// Publishes at QoS 1 and returns Ok only once the broker's PUBACK for
     /// it arrived (§4.3.2): then, and only then, the broker owns the
-    /// message. No PUBACK within 10 s, or a lost connection, is an Err and
-    /// the message counts as not delivered.
+    /// message. No PUBACK within the answer timeout (10 s by default), or a
+    /// lost connection, is an Err and the message counts as not delivered.
     pub fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
         self.usable()?;
         valid_topic(topic)?;
