@@ -6,6 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync {
     /// Unix seconds, UTC.
     fn now(&self) -> i64;
+
+    /// Unix milliseconds, for waits shorter than a second (retries in
+    /// tests). A clock that only knows seconds gives whole seconds.
+    fn now_millis(&self) -> i64 {
+        self.now().saturating_mul(1000)
+    }
 }
 
 pub struct SystemClock;
@@ -17,6 +23,13 @@ impl Clock for SystemClock {
             .map(|d| d.as_secs() as i64)
             // A clock before 1970 is a broken router clock; 0 keeps every
             // expiry check conservative (tokens look fresh, not expired).
+            .unwrap_or(0)
+    }
+
+    fn now_millis(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0)
     }
 }

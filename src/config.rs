@@ -68,6 +68,9 @@ pub struct ServeSettings {
     pub api: ApiSettings,
     pub credentials: Credentials,
     pub listen: SocketAddr,
+    /// The first wait after a passing failure (`--retry-first`); later
+    /// ones double from it.
+    pub retry_first: Duration,
     /// Deduplicated, each one of [`MEASURE_APPLIS`].
     pub applis: Vec<u32>,
     /// Never empty: JSON lines on stdout when no output is named.
@@ -165,6 +168,7 @@ fn serve_settings(
         api: api_settings(cli)?,
         outputs: outputs(args, env, warnings)?,
         listen: listen_address(&args.listen)?,
+        retry_first: args.retry_first,
     })
 }
 
@@ -344,6 +348,7 @@ pub fn mqtt_settings(
     }
     settings.ca_file = args.mqtt_ca.clone();
     settings.client_id = args.mqtt_client_id.clone();
+    settings.answer_timeout = args.mqtt_timeout;
     settings.will = Some(Will {
         topic: crate::output::status_topic(&args.mqtt_prefix),
         payload: b"offline".to_vec(),

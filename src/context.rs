@@ -5,8 +5,8 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::ApiSettings;
 use crate::error::Result;
-use crate::pem;
 use crate::store::StateDir;
+use crate::tls_roots;
 use crate::withings::api::Api;
 use crate::withings::oauth::Credentials;
 use std::path::Path;
@@ -27,7 +27,7 @@ impl Context {
     /// system clock.
     pub fn open(state_dir: &Path, api: &ApiSettings, creds: Credentials) -> Result<Context> {
         let extra_ca = match &api.ca_file {
-            Some(path) => pem::read_certificates("--ca-file", path)?,
+            Some(path) => tls_roots::read_pem("--ca-file", path)?,
             None => Vec::new(),
         };
         Ok(Context {

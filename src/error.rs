@@ -1,9 +1,15 @@
 //! The one error type of the relay. Every message says what went wrong and,
 //! where the user can do something about it, how to fix it.
+//!
+//! Failures of the two remote parties carry a kind ([`WithingsKind`],
+//! [`MqttKind`]), and a damaged state file carries the [`Fix`] that fits
+//! that file, so `retry::classify` and the couriers decide on kinds, never
+//! on sentences.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub enum Error {
@@ -17,15 +23,18 @@ pub enum Error {
         source: io::Error,
     },
     /// A state file exists but does not hold what the relay wrote there.
-    Corrupt { path: PathBuf, detail: String },
-    /// Withings could not be reached, did not answer in time, or answered
-    /// with something that is not its JSON envelope (HTTP 5xx, cut-off JSON).
-    Transport(String),
-    /// Withings answered with its JSON envelope and status 0, but the body
-    /// is not what the facts sheet describes (§2: `measuregrps` not a list,
-    /// more pages without a new offset). Not an outage: waiting a few
-    /// seconds will not change it.
-    Malformed(String),
+    /// `fix` says what to do about that particular file.
+    Corrupt {
+        path: PathBuf,
+        detail: String,
+        fix: Fix,
+    },
+    /// A call to Withings (`call`, e.g. "measure getmeas") got no usable
+    /// answer; `kind` says why.
+    Withings {
+        call: &'static str,
+        kind: WithingsKind,
+    },
     /// Withings answered HTTP 200 with a non-zero `status` (facts sheet §0, §4.1).
     Api {
         endpoint: &'static str,
@@ -38,9 +47,82 @@ pub enum Error {
     UnknownUser(String),
     /// A measurement could not be handed to an output.
     Output { sink: String, source: io::Error },
-    /// The MQTT broker could not be reached, refused us, or broke the
-    /// protocol. The text says which and what to check.
-    Mqtt(String),
+    /// The MQTT broker at `broker` (`host:port`) could not be reached,
+    /// refused us, or broke the protocol; `kind` says which.
+    Mqtt { broker: String, kind: MqttKind },
+    /// Something the relay itself should have prevented: a lock poisoned by
+    /// a thread that panicked, an invariant broken. A bug, never an outage.
+    Internal(&'static str),
+}
+
+/// Why a call to Withings failed before any Withings `status` could be read.
+#[derive(Debug)]
+pub enum WithingsKind {
+    /// No connection: the name did not resolve, the connection was refused
+    /// or reset, or the answer broke off.
+    Unreachable(String),
+    /// No complete answer within the call's time limit.
+    Timeout,
+    /// The TLS handshake failed, typically a certificate no bundled root
+    /// vouches for (a TLS-inspecting proxy).
+    Tls(String),
+    /// An HTTP status other than 200. Withings itself answers every error
+    /// as HTTP 200 with a `status` (facts sheet §0), so this comes from a
+    /// proxy, a load balancer or an outage.
+    HttpStatus(u16),
+    /// The answer is not Withings' JSON envelope: cut short, or a proxy's
+    /// HTML page. Tends to pass, unlike [`WithingsKind::Malformed`].
+    NotEnvelope(String),
+    /// Withings answered with its envelope and status 0, but the body is not
+    /// what the facts sheet describes (§2: `measuregrps` not a list, more
+    /// pages without a new offset; §1.3: tokens for another user). Not an
+    /// outage: waiting a few seconds will not change it.
+    Malformed(String),
+}
+
+/// Why a connection to the MQTT broker failed.
+#[derive(Debug)]
+pub enum MqttKind {
+    /// The broker could not be reached, or the connection to it broke off.
+    /// The text says what happened and what to check.
+    Unreachable(String),
+    /// The broker refused the login with this CONNACK return code
+    /// (MQTT 3.1.1 §3.2.2.3); `client_id` is what we sent.
+    Refused { code: u8, client_id: String },
+    /// The broker neither answered nor took our bytes for `after`
+    /// while we were `doing` something ("waiting for PUBACK").
+    Timeout { doing: String, after: Duration },
+    /// The broker sent something MQTT 3.1.1 does not allow here.
+    Protocol(String),
+    /// The broker's TLS certificate is not trusted: `problem` is what rustls
+    /// found, `fix` what to change.
+    Certificate { problem: String, fix: String },
+    /// TLS with the broker failed otherwise (a plain port, a handshake cut off).
+    Tls(String),
+}
+
+/// What to do about a damaged state file: it depends on the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    /// `users/<id>.json`: the tokens are gone; only linking again helps.
+    Relink,
+    /// `sync/<id>.json`: move it aside; the next sync starts afresh.
+    SyncState,
+    /// `outbox/records/<seq>.json`: the couriers move it to
+    /// `outbox/rejected/` themselves and go on with the next one.
+    OutboxRecord,
+    /// `outbox/<sink>.cursor`: delete it; that output starts over at the
+    /// newest group.
+    OutboxCursor,
+    /// `webhook-secret`: delete it; a new one changes the notification URL.
+    WebhookSecret,
+    /// `mqtt-sensors.json`: delete it; sensors are announced again.
+    MqttSensors,
+    /// `auth/<state>`: an authorization link not used yet; a new one helps.
+    AuthLink,
+    /// A file the relay only ever writes (a queue entry, a rejected group)
+    /// failed to serialize: a bug.
+    Report,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -52,6 +134,55 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    pub fn withings(call: &'static str, kind: WithingsKind) -> Error {
+        Error::Withings { call, kind }
+    }
+
+    pub fn mqtt(broker: &str, kind: MqttKind) -> Error {
+        Error::Mqtt {
+            broker: broker.to_string(),
+            kind,
+        }
+    }
+
+    /// A parse failure of the file at `path`, with the fix that fits it.
+    pub fn corrupt(path: impl Into<PathBuf>, detail: impl fmt::Display, fix: Fix) -> Error {
+        Error::Corrupt {
+            path: path.into(),
+            detail: detail.to_string(),
+            fix,
+        }
+    }
+}
+
+impl fmt::Display for Fix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Fix::Relink => {
+                "move it aside and link the user again with `withings-relay authorize`"
+            }
+            Fix::SyncState => {
+                "move it aside: the next sync of that user starts 24 hours back (groups of that day may be relayed again; `withings-relay fetch --since` reaches further)"
+            }
+            Fix::OutboxRecord => {
+                "it is moved to outbox/rejected/ and the outputs go on with the next group"
+            }
+            Fix::OutboxCursor => {
+                "delete it: that output then starts again at the newest group (groups it had not delivered yet are skipped)"
+            }
+            Fix::WebhookSecret => {
+                "delete it: the next start makes a new one, which changes the notification URL, so link every user again with `withings-relay authorize`"
+            }
+            Fix::MqttSensors => {
+                "delete it: each sensor is announced to Home Assistant again with its next measurement"
+            }
+            Fix::AuthLink => {
+                "delete it, and run `withings-relay authorize` for a new link"
+            }
+            Fix::Report => "this is a bug in withings-relay: please report it with this line",
+        })
     }
 }
 
@@ -75,16 +206,12 @@ impl fmt::Display for Error {
                     _ => Ok(()),
                 }
             }
-            Error::Corrupt { path, detail } => write!(
+            Error::Corrupt { path, detail, fix } => write!(
                 f,
-                "state file {} is damaged ({detail}); move it aside and link the user again with `withings-relay authorize`",
+                "state file {} is damaged ({detail}); {fix}",
                 path.display()
             ),
-            Error::Transport(text) => write!(f, "withings unreachable or answered oddly: {text}"),
-            Error::Malformed(text) => write!(
-                f,
-                "withings answered in a shape the relay cannot read: {text}; if this persists, the Withings API may have changed: please report it with this line"
-            ),
+            Error::Withings { call, kind } => fmt_withings(f, call, kind),
             Error::Api {
                 endpoint,
                 status,
@@ -105,8 +232,89 @@ impl fmt::Display for Error {
                 "user {userid} is not linked: run `withings-relay authorize` to link it"
             ),
             Error::Output { sink, source } => write!(f, "cannot write to {sink}: {source}"),
-            Error::Mqtt(text) => write!(f, "mqtt: {text}"),
+            Error::Mqtt { broker, kind } => fmt_mqtt(f, broker, kind),
+            Error::Internal(what) => write!(
+                f,
+                "internal error: {what}; this is a bug in withings-relay: please report it with this line"
+            ),
         }
+    }
+}
+
+fn fmt_withings(f: &mut fmt::Formatter<'_>, call: &str, kind: &WithingsKind) -> fmt::Result {
+    match kind {
+        WithingsKind::Unreachable(why) => write!(f, "withings unreachable ({call}): {why}"),
+        WithingsKind::Timeout => write!(f, "withings did not answer {call} in time"),
+        WithingsKind::Tls(why) => write!(
+            f,
+            "TLS with withings failed ({call}: {why}); if Withings is reached through a proxy with its own CA, pass it with --ca-file"
+        ),
+        WithingsKind::HttpStatus(code) => write!(f, "withings {call} answered HTTP {code}"),
+        WithingsKind::NotEnvelope(why) => {
+            write!(f, "withings {call}: the answer is not Withings JSON ({why})")
+        }
+        WithingsKind::Malformed(why) => write!(
+            f,
+            "withings {call} answered in a shape the relay cannot read: {why}; if this persists, the Withings API may have changed: please report it with this line"
+        ),
+    }
+}
+
+fn fmt_mqtt(f: &mut fmt::Formatter<'_>, broker: &str, kind: &MqttKind) -> fmt::Result {
+    match kind {
+        MqttKind::Unreachable(why) => write!(f, "mqtt: broker {broker}: {why}"),
+        MqttKind::Refused { code, client_id } => {
+            let (meaning, advice) = refusal(*code, client_id);
+            write!(
+                f,
+                "mqtt: broker {broker} refused the login (CONNACK return code {code}, {meaning}): {advice}"
+            )
+        }
+        MqttKind::Timeout { doing, after } => write!(
+            f,
+            "mqtt: no progress with broker {broker} for {} while {doing}; the connection is dropped",
+            crate::timefmt::duration_text(*after)
+        ),
+        MqttKind::Protocol(why) => write!(
+            f,
+            "mqtt: broker {broker} broke the MQTT 3.1.1 protocol ({why}); is it an MQTT broker?"
+        ),
+        MqttKind::Certificate { problem, fix } => write!(
+            f,
+            "mqtt: the TLS certificate of broker {broker} is not trusted ({problem}): {fix}"
+        ),
+        MqttKind::Tls(why) => write!(f, "mqtt: TLS with broker {broker} failed: {why}"),
+    }
+}
+
+/// A CONNACK refusal code in words, and what to check (§3.2.2.3).
+fn refusal(code: u8, client_id: &str) -> (&'static str, String) {
+    match code {
+        1 => (
+            "unacceptable protocol version",
+            "the broker does not speak MQTT 3.1.1; use one that does (mosquitto 1.3 or later)".to_string(),
+        ),
+        2 => (
+            "identifier rejected",
+            format!("the broker does not accept the client id {client_id:?}; allow it on the broker"),
+        ),
+        3 => (
+            "server unavailable",
+            "the broker runs but its MQTT service is not available; it is retried".to_string(),
+        ),
+        4 => (
+            "bad user name or password",
+            "check the user and password in --mqtt / --mqtt-password-file".to_string(),
+        ),
+        5 => (
+            "not authorized",
+            // mosquitto 2 sends this, not 4, for a wrong password too.
+            "check the user and password in --mqtt / --mqtt-password-file, and that the broker lets that user connect".to_string(),
+        ),
+        _ => (
+            "unknown return code",
+            "the broker answered with a code MQTT 3.1.1 does not define".to_string(),
+        ),
     }
 }
 
@@ -116,5 +324,59 @@ impl std::error::Error for Error {
             Error::Io { source, .. } | Error::Output { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_names_its_code_and_a_fix() {
+        let refused = |code| {
+            Error::mqtt(
+                "b:1883",
+                MqttKind::Refused {
+                    code,
+                    client_id: "relay".into(),
+                },
+            )
+            .to_string()
+        };
+        for code in 1..=6 {
+            let text = refused(code);
+            assert!(
+                text.contains(&format!("CONNACK return code {code}")),
+                "{text}"
+            );
+            assert!(text.contains("b:1883"), "{text}");
+        }
+        assert!(refused(4).contains("--mqtt-password-file"));
+        assert!(refused(5).contains("not authorized"));
+        assert!(refused(5).contains("--mqtt-password-file"));
+        assert!(refused(2).contains("\"relay\""));
+    }
+
+    #[test]
+    fn a_damaged_file_gets_the_fix_that_fits_it() {
+        let damaged = |fix| Error::corrupt("/s/f", "expected value", fix).to_string();
+        assert!(damaged(Fix::Relink).contains("authorize"));
+        assert!(!damaged(Fix::OutboxRecord).contains("authorize"));
+        assert!(damaged(Fix::OutboxRecord).contains("outbox/rejected/"));
+        assert!(damaged(Fix::SyncState).contains("24 hours"));
+        assert!(damaged(Fix::WebhookSecret).contains("notification URL"));
+        for fix in [Fix::Relink, Fix::SyncState, Fix::OutboxCursor] {
+            let text = damaged(fix);
+            assert!(text.starts_with("state file /s/f is damaged (expected value); "));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_is_not_an_outage() {
+        let text = Error::Internal("outbox lock poisoned").to_string();
+        assert!(
+            text.contains("bug") && !text.contains("unreachable"),
+            "{text}"
+        );
     }
 }

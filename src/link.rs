@@ -3,7 +3,7 @@
 //! subscribe it to each appli. Answers with a page saying what happened.
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::http::{Reply, Request, Response};
 use crate::page;
 use crate::session::{record_from_tokens, Session};
@@ -141,10 +141,10 @@ impl Linker {
         let ctx = &self.ctx;
         let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, &self.redirect_uri)?;
         if !is_valid_userid(&tokens.userid) {
-            return Err(Error::Transport(format!(
-                "oauth2 requesttoken: userid {:?} is not a number",
-                tokens.userid
-            )));
+            return Err(Error::withings(
+                "oauth2 requesttoken",
+                WithingsKind::Malformed(format!("userid {:?} is not a number", tokens.userid)),
+            ));
         }
         let now = ctx.clock.now();
         let _lock = ctx.store.lock_user(&tokens.userid, LockWait::Block)?;

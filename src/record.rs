@@ -95,11 +95,13 @@ pub struct MeasureView<'a> {
 }
 
 impl<'a> RecordView<'a> {
+    /// Reads a record line. The outbox knows the record's path, so the
+    /// error names none; a line that does not parse is a damaged outbox
+    /// record, moved aside by the couriers.
     pub fn parse(line: &'a str) -> crate::error::Result<RecordView<'a>> {
-        serde_json::from_str(line).map_err(|e| crate::error::Error::Corrupt {
-            path: "outbox record".into(),
-            detail: e.to_string(),
-        })
+        use crate::error::{Error, Fix};
+        serde_json::from_str(line)
+            .map_err(|e| Error::corrupt("outbox record", e, Fix::OutboxRecord))
     }
 }
 

@@ -4,7 +4,7 @@
 //! access token, so an unsaved new pair would lock the user out).
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::secret::Secret;
 use crate::store::{LockWait, UserRecord};
 use crate::withings::api::Api;
@@ -131,10 +131,13 @@ impl<'a> Session<'a> {
             Err(e) => return Err(e),
         };
         if tokens.userid != self.user.userid {
-            return Err(Error::Transport(format!(
-                "oauth2 refresh: tokens came back for user {} instead of {}",
-                tokens.userid, self.user.userid
-            )));
+            return Err(Error::withings(
+                "oauth2 refresh",
+                WithingsKind::Malformed(format!(
+                    "tokens came back for user {} instead of {}",
+                    tokens.userid, self.user.userid
+                )),
+            ));
         }
         let fresh = record_from_tokens(&tokens, self.ctx.clock.now(), self.user.linked_at);
         // Saved before any use: if this fails the new pair is dropped unused,
@@ -193,7 +196,10 @@ mod tests {
         assert!(refresh_rejected(&api(401)));
         assert!(!refresh_rejected(&api(601)), "rate limited: retry");
         assert!(!refresh_rejected(&api(522)));
-        assert!(!refresh_rejected(&Error::Transport("timeout".into())));
+        assert!(!refresh_rejected(&Error::withings(
+            "oauth2 refresh",
+            WithingsKind::Timeout
+        )));
     }
 
     #[test]

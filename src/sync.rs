@@ -3,7 +3,7 @@
 //! (see [`crate::store::OVERLAP_SECS`]), page by page, emit each new group
 //! version once, then move the cursor.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::output::Emit;
 use crate::record::Record;
 use crate::session::Session;
@@ -33,15 +33,17 @@ pub fn for_each_page(
         match page.offset {
             Some(next) if Some(next) != offset => offset = Some(next),
             _ => {
-                return Err(Error::Malformed(
-                    "measure getmeas: more pages announced without a new offset".into(),
+                return Err(Error::withings(
+                    measure::GETMEAS,
+                    WithingsKind::Malformed("more pages announced without a new offset".into()),
                 ))
             }
         }
     }
-    Err(Error::Malformed(format!(
-        "measure getmeas: gave up after {MAX_PAGES} pages"
-    )))
+    Err(Error::withings(
+        measure::GETMEAS,
+        WithingsKind::Malformed(format!("gave up after {MAX_PAGES} pages")),
+    ))
 }
 
 /// When an entry last changed, if known: a rejected group still moves

@@ -1,4 +1,7 @@
-//! RFC 3339 timestamps in UTC from unix seconds, without a date crate.
+//! Times as text, without a date crate: RFC 3339 timestamps in UTC from
+//! unix seconds, and durations as options take them (`30s`, `10m`).
+
+use std::time::Duration;
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
 /// The era arithmetic is Howard Hinnant's public-domain `civil_from_days`.
@@ -28,9 +31,43 @@ pub fn rfc3339_utc(unix: i64) -> String {
     )
 }
 
+/// A duration as options take it: a whole number and a unit, `ms`, `s`,
+/// `m` or `h` (`250ms`, `30s`, `10m`, `6h`); a plain number is seconds.
+/// Err says what is wrong, for the option's error message.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || format!("{text:?} is not a duration such as 30s, 10m, 6h or 250ms");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let millis_per = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 3600 * 1000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(millis_per)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// A duration for a log line: `10 s`, `250 ms`, `1.5 s`.
+pub fn duration_text(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::rfc3339_utc;
+    use super::*;
 
     #[test]
     fn epoch_and_known_instants() {
@@ -44,5 +81,37 @@ mod tests {
         assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339_utc(4_107_542_399), "2100-02-28T23:59:59Z");
         assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_mean_seconds() {
+        let ok = |t: &str| parse_duration(t).unwrap();
+        assert_eq!(ok("30"), Duration::from_secs(30));
+        assert_eq!(ok("30s"), Duration::from_secs(30));
+        assert_eq!(ok("10m"), Duration::from_secs(600));
+        assert_eq!(ok("6h"), Duration::from_secs(6 * 3600));
+        assert_eq!(ok("250ms"), Duration::from_millis(250));
+        assert_eq!(ok(" 2s "), Duration::from_secs(2));
+        assert_eq!(ok("0"), Duration::ZERO);
+        for bad in [
+            "",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 min",
+            "1d",
+            "ms",
+            "99999999999999999999h",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_duration("1x").unwrap_err().contains("30s"));
+    }
+
+    #[test]
+    fn durations_read_back_in_the_log() {
+        assert_eq!(duration_text(Duration::from_secs(10)), "10 s");
+        assert_eq!(duration_text(Duration::from_millis(250)), "250 ms");
+        assert_eq!(duration_text(Duration::from_millis(1500)), "1.5 s");
     }
 }

@@ -5,9 +5,10 @@
 use crate::context::Context;
 use crate::error::Error;
 use crate::output::Emit;
-use crate::retry::{classify, delay_secs, Disposition};
+use crate::retry::{classify, Disposition, Schedule};
 use crate::session::Session;
 use crate::sync::sync_user;
+use crate::timefmt::duration_text;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -21,12 +22,13 @@ pub enum Wake {
     Linked(String),
 }
 
-/// Even with nothing to do, look at the queue this often: a `fetch` or a
-/// restarted process may have changed things behind our back.
-const IDLE_RESCAN_SECS: i64 = 600;
+/// Even with nothing to do, look at the queue this often (milliseconds): a
+/// `fetch` or a restarted process may have changed things behind our back.
+const IDLE_RESCAN_MS: i64 = 600_000;
 
 struct Backoff {
     attempts: u32,
+    /// Unix milliseconds.
     next_at: i64,
 }
 
@@ -34,6 +36,7 @@ pub struct Worker {
     pub ctx: Arc<Context>,
     pub out: Box<dyn Emit>,
     backoff: HashMap<String, Backoff>,
+    schedule: Schedule,
 }
 
 impl Worker {
@@ -42,15 +45,23 @@ impl Worker {
             ctx,
             out,
             backoff: HashMap::new(),
+            schedule: Schedule::default(),
         }
+    }
+
+    /// Retries on `schedule` instead of the default one.
+    pub fn with_schedule(mut self, schedule: Schedule) -> Worker {
+        self.schedule = schedule;
+        self
     }
 
     pub fn run(mut self, wake: Receiver<Wake>) {
         loop {
             let next_due = self.run_due();
-            let now = self.ctx.clock.now();
-            let wait = next_due.map_or(IDLE_RESCAN_SECS, |t| (t - now).clamp(0, IDLE_RESCAN_SECS));
-            match wake.recv_timeout(Duration::from_secs(wait as u64)) {
+            let now = self.ctx.clock.now_millis();
+            let wait = next_due.map_or(IDLE_RESCAN_MS, |t| (t - now).clamp(0, IDLE_RESCAN_MS));
+            // Clamped to 0..=IDLE_RESCAN_MS just above: the cast is lossless.
+            match wake.recv_timeout(Duration::from_millis(wait as u64)) {
                 Ok(w) => self.note(w),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -72,28 +83,29 @@ impl Worker {
         }
     }
 
-    /// Syncs every user whose backoff has passed; returns when the earliest
-    /// postponed user is due again.
+    /// Syncs every user whose backoff has passed; returns when (Unix
+    /// milliseconds) the earliest postponed user is due again.
     pub fn run_due(&mut self) -> Option<i64> {
         let pending = match self.ctx.store.queue.pending() {
             Ok(p) => p,
             Err(e) => {
                 log::error!("cannot read the notification queue: {e}");
-                return Some(self.ctx.clock.now() + delay_secs(Disposition::Transient, 3));
+                let delay = self.schedule.delay(Disposition::Transient, 3);
+                return Some(self.ctx.clock.now_millis() + millis(delay));
             }
         };
         self.backoff
             .retain(|userid, _| pending.contains_key(userid));
         let mut next_due: Option<i64> = None;
         for (userid, files) in pending {
-            let now = self.ctx.clock.now();
+            let now = self.ctx.clock.now_millis();
             if let Some(b) = self.backoff.get(&userid) {
                 if b.next_at > now {
                     next_due = Some(next_due.map_or(b.next_at, |t| t.min(b.next_at)));
                     continue;
                 }
             }
-            match self.sync_one(&userid, now) {
+            match self.sync_one(&userid) {
                 Ok(emitted) => {
                     log::info!(
                         "user {userid}: synced {} notification(s), {emitted} new measurement group(s)",
@@ -114,9 +126,14 @@ impl Worker {
         next_due
     }
 
-    fn sync_one(&mut self, userid: &str, now: i64) -> crate::error::Result<usize> {
+    fn sync_one(&mut self, userid: &str) -> crate::error::Result<usize> {
         let mut session = Session::open(&self.ctx, userid)?;
-        sync_user(&mut session, &self.ctx.store, &mut *self.out, now)
+        sync_user(
+            &mut session,
+            &self.ctx.store,
+            &mut *self.out,
+            self.ctx.clock.now(),
+        )
     }
 
     fn postpone(&mut self, userid: &str, e: &Error, now: i64) -> i64 {
@@ -126,15 +143,16 @@ impl Worker {
             next_at: now,
         });
         b.attempts = b.attempts.saturating_add(1);
-        let delay = delay_secs(disposition, b.attempts);
-        b.next_at = now + delay;
+        let wait = self.schedule.delay(disposition, b.attempts);
+        b.next_at = now.saturating_add(millis(wait));
+        let delay = duration_text(wait);
         match disposition {
             Disposition::Transient => log::warn!(
-                "user {userid}: sync failed (attempt {}): {e}; retrying in {delay} s, notifications stay queued",
+                "user {userid}: sync failed (attempt {}): {e}; retrying in {delay}, notifications stay queued",
                 b.attempts
             ),
             Disposition::Persistent => log::error!(
-                "user {userid}: sync failed (attempt {}): {e}; retrying in {delay} s, notifications stay queued",
+                "user {userid}: sync failed and will not fix itself (attempt {}): {e}; retrying in {delay}, notifications stay queued",
                 b.attempts
             ),
             Disposition::NeedsReauth => log::error!(
@@ -143,6 +161,11 @@ impl Worker {
         }
         b.next_at
     }
+}
+
+/// Retry delays are at most an hour: milliseconds fit an i64 many times.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -196,7 +219,7 @@ mod tests {
             client_secret: Secret::new("s"),
         };
         let outbox = Arc::new(store.outbox(&[]).unwrap());
-        let out = crate::delivery::start(outbox, Vec::new());
+        let out = crate::delivery::start(outbox, Vec::new(), Schedule::default());
         let ctx = Context {
             api,
             creds,
@@ -206,18 +229,27 @@ mod tests {
         Worker::new(Arc::new(ctx), Box::new(out))
     }
 
+    /// When the earliest postponed user is due, in Unix seconds.
+    fn due_secs(worker: &mut Worker) -> Option<i64> {
+        worker.run_due().map(|ms| ms / 1000)
+    }
+
     #[test]
     fn an_outage_backs_off_per_user_and_keeps_the_notification() {
         let dir = TestDir::new("worker-backoff");
         let clock = Arc::new(FixedClock::at(1_000));
         let mut worker = worker_with_outage(&dir, Arc::clone(&clock));
-        assert_eq!(worker.run_due(), Some(1_002), "first retry after 2 s");
+        assert_eq!(due_secs(&mut worker), Some(1_002), "first retry after 2 s");
         clock.advance(1);
-        assert_eq!(worker.run_due(), Some(1_002), "not due yet: no new attempt");
+        assert_eq!(
+            due_secs(&mut worker),
+            Some(1_002),
+            "not due yet: no new attempt"
+        );
         clock.advance(1);
-        assert_eq!(worker.run_due(), Some(1_006), "then 4 s");
+        assert_eq!(due_secs(&mut worker), Some(1_006), "then 4 s");
         clock.advance(4);
-        assert_eq!(worker.run_due(), Some(1_014), "then 8 s");
+        assert_eq!(due_secs(&mut worker), Some(1_014), "then 8 s");
         assert_eq!(
             worker.ctx.store.queue.pending().unwrap()["42"].len(),
             1,

@@ -75,6 +75,8 @@ fn help_documents_every_option_with_its_default() {
         "--mqtt-password-file",
         "$WITHINGS_MQTT_PASSWORD",
         "--mqtt-ca",
+        "--mqtt-timeout",
+        "Defaults to 10s",
         "--mqtt-prefix",
         "Defaults to withings.",
         "--mqtt-client-id",
@@ -87,6 +89,10 @@ fn help_documents_every_option_with_its_default() {
     ] {
         assert!(serve.contains(text), "{text:?} missing from serve --help");
     }
+    assert!(
+        !serve.contains("--retry-first"),
+        "a test-only option stays out of --help"
+    );
     let fetch = help_of(&["fetch", "--help"]);
     assert!(fetch.contains("--since") && fetch.contains("--user"));
 }

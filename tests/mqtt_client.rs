@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use support::mosquitto::{Mosquitto, PASSWORD, PASSWORD_IN_URL, USER};
 use support::relay::TestDir;
-use withings_relay::error::Error;
+use withings_relay::error::{Error, MqttKind};
 use withings_relay::mqtt::{parse_url, Client, MqttSettings, Will};
 use withings_relay::secret::Secret;
 
@@ -38,12 +38,17 @@ fn status_will() -> Option<Will> {
     })
 }
 
-/// The text of an `Error::Mqtt`, which every network failure must be.
-fn mqtt_error<T>(result: Result<T, Error>) -> String {
+/// The kind and the text of an `Error::Mqtt`, which every network failure
+/// must be. The text is what the log shows the user.
+fn mqtt_error<T>(result: Result<T, Error>) -> (MqttKind, String) {
     match result {
-        Err(Error::Mqtt(text)) => {
+        Err(e @ Error::Mqtt { .. }) => {
+            let text = e.to_string();
             assert!(!text.contains(PASSWORD), "the password leaked: {text}");
-            text
+            let Error::Mqtt { kind, .. } = e else {
+                unreachable!()
+            };
+            (kind, text)
         }
         Err(other) => panic!("expected an mqtt error, got {other:?}"),
         Ok(_) => panic!("expected an mqtt error, got Ok"),
@@ -75,8 +80,12 @@ fn a_bad_password_is_refused_with_the_return_code_and_what_to_check() {
     let broker = Mosquitto::start();
     let mut s = settings(&broker, "relay-badpw");
     s.password = Some(Secret::new("wrong"));
-    let text = mqtt_error(Client::connect(&s));
+    let (kind, text) = mqtt_error(Client::connect(&s));
     // mosquitto 2 answers 5 (not authorized), not 4, to a wrong password.
+    assert!(
+        matches!(kind, MqttKind::Refused { code: 5, .. }),
+        "{kind:?}"
+    );
     assert!(text.contains("refused the login"), "{text}");
     assert!(
         text.contains("CONNACK return code 5, not authorized"),
@@ -95,7 +104,11 @@ fn no_user_is_refused_when_anonymous_is_off() {
     let mut s = settings(&broker, "relay-anon");
     s.username = None;
     s.password = None;
-    let text = mqtt_error(Client::connect(&s));
+    let (kind, text) = mqtt_error(Client::connect(&s));
+    assert!(
+        matches!(kind, MqttKind::Refused { code: 5, .. }),
+        "{kind:?}"
+    );
     assert!(text.contains("CONNACK return code 5"), "{text}");
     assert!(text.contains("--mqtt-password-file"), "{text}");
 }
@@ -115,7 +128,8 @@ fn an_untrusted_certificate_is_rejected_with_a_clear_message() {
     let broker = Mosquitto::start();
 
     // The bundled public roots alone do not know the test CA.
-    let text = mqtt_error(Client::connect(&tls_settings(&broker, "relay-t1", None)));
+    let (kind, text) = mqtt_error(Client::connect(&tls_settings(&broker, "relay-t1", None)));
+    assert!(matches!(kind, MqttKind::Certificate { .. }), "{kind:?}");
     assert!(text.contains("is not trusted"), "{text}");
     assert!(
         text.contains("pass that CA's certificate with --mqtt-ca"),
@@ -127,13 +141,15 @@ fn an_untrusted_certificate_is_rejected_with_a_clear_message() {
     support::certs::make_certificates(other.path());
     let wrong_ca = other.path().join("ca.pem");
     let s = tls_settings(&broker, "relay-t2", Some(wrong_ca.clone()));
-    let text = mqtt_error(Client::connect(&s));
+    let (kind, text) = mqtt_error(Client::connect(&s));
+    assert!(matches!(kind, MqttKind::Certificate { .. }), "{kind:?}");
     assert!(text.contains(&wrong_ca.display().to_string()), "{text}");
 
     // The right CA, but the certificate is for localhost, not 127.0.0.1.
     let mut s = tls_settings(&broker, "relay-t3", Some(broker.ca_file()));
     s.host = "127.0.0.1".to_string();
-    let text = mqtt_error(Client::connect(&s));
+    let (kind, text) = mqtt_error(Client::connect(&s));
+    assert!(matches!(kind, MqttKind::Certificate { .. }), "{kind:?}");
     assert!(text.contains("not made out for the host"), "{text}");
 
     // Nothing got past the handshake to log in.
@@ -155,19 +171,24 @@ fn tls_and_plain_ports_mixed_up_say_which_scheme_to_use() {
     let broker = Mosquitto::start();
     let mut plain_to_tls = settings(&broker, "relay-mix1");
     plain_to_tls.port = broker.tls_port();
-    let text = mqtt_error(Client::connect(&plain_to_tls));
+    let (kind, text) = mqtt_error(Client::connect(&plain_to_tls));
+    assert!(matches!(kind, MqttKind::Unreachable(_)), "{kind:?}");
     assert!(text.contains("use mqtts://"), "{text}");
 
     let mut tls_to_plain = tls_settings(&broker, "relay-mix2", Some(broker.ca_file()));
     tls_to_plain.port = broker.port();
-    let text = mqtt_error(Client::connect(&tls_to_plain));
+    let (kind, text) = mqtt_error(Client::connect(&tls_to_plain));
+    assert!(matches!(kind, MqttKind::Tls(_)), "{kind:?}");
     assert!(text.contains("use mqtt://"), "{text}");
 }
 
 #[test]
 fn qos1_publish_returns_only_after_the_puback() {
     let mut broker = Mosquitto::start();
-    let mut client = Client::connect(&settings(&broker, "relay-qos1")).unwrap();
+    let mut s = settings(&broker, "relay-qos1");
+    // The real 10 s would be waited out in full below.
+    s.answer_timeout = Duration::from_secs(1);
+    let mut client = Client::connect(&s).unwrap();
     client.publish("withings/a", b"1", false).unwrap();
     // The broker logged the PUBACK for packet id 1 before we returned.
     assert!(
@@ -182,12 +203,17 @@ fn qos1_publish_returns_only_after_the_puback() {
     // and the publish fails instead of counting as delivered.
     broker.pause();
     let started = Instant::now();
-    let text = mqtt_error(client.publish("withings/a", b"2", false));
+    let (kind, text) = mqtt_error(client.publish("withings/a", b"2", false));
     broker.resume();
+    assert!(
+        matches!(&kind, MqttKind::Timeout { doing, .. } if doing == "waiting for PUBACK"),
+        "{kind:?}"
+    );
     assert!(text.contains("while waiting for PUBACK"), "{text}");
-    assert!(started.elapsed() >= Duration::from_secs(9), "{text}");
+    assert!(started.elapsed() >= s.answer_timeout * 9 / 10, "{text}");
     // The connection is done for; the next call says so at once.
-    let text = mqtt_error(client.publish("withings/a", b"3", false));
+    let (kind, text) = mqtt_error(client.publish("withings/a", b"3", false));
+    assert!(matches!(kind, MqttKind::Unreachable(_)), "{kind:?}");
     assert!(text.contains("connect again"), "{text}");
 }
 
@@ -203,9 +229,7 @@ fn retained_values_reach_a_late_subscriber_and_plain_ones_do_not() {
     client
         .publish("withings/7/measurement", b"{}", false)
         .unwrap();
-    client
-        .publish_qos0("withings/7/state", b"cheap", true)
-        .unwrap();
+    client.publish("withings/7/state", b"cheap", true).unwrap();
     client.disconnect();
     let mut seen = broker.sub("withings/7/#", 4, 3);
     seen.sort();
@@ -256,7 +280,13 @@ fn keepalive_pings_hold_an_idle_connection_open() {
     s.will = status_will();
     let mut client = Client::connect(&s).unwrap();
     client.publish("withings/status", b"online", true).unwrap();
-    assert!(client.next_keep_alive().unwrap() <= Duration::from_secs(1));
+    // Right after a publish, half the keepalive has not gone by: no ping.
+    client.keep_alive().unwrap();
+    assert!(
+        !broker.log().contains("Received PINGREQ from relay-ping"),
+        "{}",
+        broker.log()
+    );
 
     // Idle for twice the keepalive, calling keep_alive as a sink loop would;
     // mosquitto drops a client silent for 1.5 times the keepalive.
@@ -312,9 +342,11 @@ fn after_the_broker_is_killed_and_restarted_a_new_connection_works() {
     broker.wait_persisted(b"80.0");
 
     broker.kill();
-    let text = mqtt_error(client.publish("withings/9/weight", b"80.1", true));
+    let (kind, text) = mqtt_error(client.publish("withings/9/weight", b"80.1", true));
+    assert!(matches!(kind, MqttKind::Unreachable(_)), "{kind:?}");
     assert!(text.contains("127.0.0.1"), "names the broker: {text}");
-    let text = mqtt_error(Client::connect(&s));
+    let (kind, text) = mqtt_error(Client::connect(&s));
+    assert!(matches!(kind, MqttKind::Unreachable(_)), "{kind:?}");
     assert!(
         text.contains("check that the broker runs"),
         "while it is down: {text}"

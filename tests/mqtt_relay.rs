@@ -150,7 +150,8 @@ fn a_broker_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let fake = FakeWithings::start();
     let dir = TestDir::new("mqtt-restart");
     let url = format!("mqtt://{MQTT_USER}@127.0.0.1:{}", broker.port());
-    let relay = relay_with_mqtt(&fake, &dir, url, &[]);
+    // Reconnects after 100, 200, 400 ms … rather than 2, 4, 8 s.
+    let relay = relay_with_mqtt(&fake, &dir, url, &["--retry-first", "100ms"]);
     let user = USER.to_string();
     let measurement_topic = format!("'withings/{user}/measurement'");
     let published = |broker: &Mosquitto| {

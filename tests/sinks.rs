@@ -150,3 +150,58 @@ fn a_hook_inherits_no_secret_from_the_relay() {
         assert!(!log.contains(secret), "{secret} reached the log");
     }
 }
+
+/// Tried: two outbox records damaged while the relay was stopped (one cut
+/// short, one not even text), as a failing SD card might leave them. They
+/// must not block any output: each goes to `outbox/rejected/`, the log says
+/// where and why, and the next weigh-in reaches every output.
+#[test]
+fn a_damaged_outbox_record_moves_aside_and_every_output_goes_on() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("outbox-damaged");
+    let hook = write_hook(dir.path());
+    let mut relay = start_linked(&fake, &dir, USER, &["--exec", &hook]);
+    relay.kill9();
+    let records = relay.state_dir.join("outbox/records");
+    let cut_short = format!("{:020}.json", 1);
+    let binary = format!("{:020}.json", 2);
+    std::fs::write(records.join(&cut_short), br#"{"userid":"3030001","grp"#).unwrap();
+    std::fs::write(records.join(&binary), b"\xff\xfe\x00garbage").unwrap();
+    relay.restart();
+
+    let rejected = relay.state_dir.join("outbox/rejected");
+    wait_for("both records moved aside", || {
+        (rejected.join(&cut_short).exists() && rejected.join(&binary).exists()).then_some(())
+    });
+    relay.wait_log(&format!(
+        "outbox record {} is damaged",
+        records.join(&cut_short).display()
+    ));
+    relay.wait_log(&format!("moved to {}", rejected.join(&binary).display()));
+    assert_eq!(
+        std::fs::read(rejected.join(&binary)).unwrap(),
+        b"\xff\xfe\x00garbage",
+        "kept byte for byte"
+    );
+
+    let t = fake.now() as i64;
+    fake.add_group(USER, Group::weight(1, t - 5, t - 5, 70_400, -3));
+    assert_eq!(relay.notify(&notification_form(&fake, USER)), 200);
+    wait_for("the hook to run", || {
+        (read_lines(&dir.path().join("hook.env")).len() == 1).then_some(())
+    });
+    assert_eq!(
+        read_lines(&dir.path().join("hook.env")),
+        [format!("{USER} 70.4")]
+    );
+    let lines = relay.wait_lines(1);
+    assert_eq!(lines.len(), 1, "no garbage in the JSON lines: {lines:?}");
+    assert!(lines[0].contains(r#""value":70.4"#), "{}", lines[0]);
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
+    assert!(
+        !relay.log_text().contains("link the user again"),
+        "no advice that does not fit"
+    );
+}

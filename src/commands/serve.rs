@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::http;
 use crate::link::Linker;
 use crate::output::{JsonLines, MqttSink, Sink};
+use crate::retry::Schedule;
 use crate::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
 use crate::store::StateDir;
 use crate::webhook::Webhook;
@@ -38,6 +39,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         api,
         credentials,
         listen,
+        retry_first,
         applis,
         outputs,
     } = settings;
@@ -54,6 +56,9 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     // one it reads back unchanged.
     let listener = http::bind(&listen.to_string())?;
     let ctx = Arc::new(ctx);
+    let schedule = Schedule {
+        transient_first: retry_first,
+    };
 
     log::info!(
         "register this callback URL in the Withings developer dashboard: {}",
@@ -66,7 +71,11 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     );
 
     let (wake, woken) = mpsc::channel::<Wake>();
-    let worker = Worker::new(Arc::clone(&ctx), Box::new(delivery::start(outbox, sinks)));
+    let worker = Worker::new(
+        Arc::clone(&ctx),
+        Box::new(delivery::start(outbox, sinks, schedule)),
+    )
+    .with_schedule(schedule);
     std::thread::spawn(move || worker.run(woken));
 
     let linker = Arc::new(Linker {

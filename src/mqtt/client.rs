@@ -7,9 +7,10 @@
 //! with a clean session the broker keeps nothing for us (§3.1.2.4), so
 //! QoS 1 "at least once" is the caller's resend.
 
-use super::packet::{self, Connect, Packet, Publish, QoS, WillRef};
+use super::packet::{self, Connect, Incoming, Publish, WillRef};
 use super::MqttSettings;
-use crate::error::{Error, Result};
+use crate::error::{Error, MqttKind, Result};
+use crate::tls_roots;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -17,10 +18,6 @@ use std::time::{Duration, Instant};
 
 /// How long to wait for the TCP connection to a broker.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long the broker has to answer (CONNACK, PUBACK, PINGRESP) or to take
-/// our bytes. A broker on the home network answers in milliseconds.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest packet accepted from the broker. It only sends us small
 /// acknowledgements; the cap keeps a broken or hostile peer from making a
@@ -73,6 +70,8 @@ pub struct Client {
     broker: String,
     tls: bool,
     keepalive: Duration,
+    /// How long the broker has to answer or to take our bytes.
+    answer_timeout: Duration,
     /// When we last sent a packet: the keepalive counts from there
     /// (§3.1.2.10).
     last_sent: Instant,
@@ -84,8 +83,8 @@ pub struct Client {
 
 impl Client {
     /// Connects, sets up TLS if asked, logs in with a clean session and
-    /// waits for the broker's CONNACK. A refused login names the CONNACK
-    /// return code and what to check.
+    /// waits for the broker's CONNACK. A refused login is
+    /// [`MqttKind::Refused`] with the CONNACK return code.
     pub fn connect(settings: &MqttSettings) -> Result<Client> {
         let broker = if settings.host.contains(':') {
             format!("[{}]:{}", settings.host, settings.port)
@@ -109,6 +108,7 @@ impl Client {
             broker,
             tls: settings.tls,
             keepalive: Duration::from_secs(u64::from(keepalive_secs)),
+            answer_timeout: settings.answer_timeout,
             last_sent: Instant::now(),
             last_id: 0,
             broken: false,
@@ -127,85 +127,74 @@ impl Client {
             will: settings.will.as_ref().map(|w| WillRef {
                 topic: &w.topic,
                 payload: &w.payload,
-                qos: QoS::AtLeastOnce,
                 retain: w.retain,
             }),
         };
-        let bytes = Packet::Connect(connect)
-            .encode()
-            .map_err(|e| Error::Mqtt(format!("login to {}: {e}", client.broker)))?;
+        // Every field was checked when the options were read; what is left
+        // (a client id over 65,535 bytes) is the configuration's to fix.
+        let bytes = packet::encode_connect(&connect).map_err(|e| {
+            Error::Config(format!(
+                "mqtt: cannot log in to {}: {e}; check --mqtt and --mqtt-client-id",
+                client.broker
+            ))
+        })?;
         client.send(&bytes, "CONNECT")?;
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
-        let (first, body) = client.read_packet(deadline, "CONNACK")?;
+        let deadline = Instant::now() + client.answer_timeout;
         // [MQTT-3.2.0-1]: the first packet from the server is CONNACK.
-        match packet::decode_body(first, &body) {
-            Ok(Packet::Connack {
+        match client.read_packet(deadline, "CONNACK")? {
+            Incoming::Connack {
                 return_code: packet::ACCEPTED,
                 ..
-            }) => {
+            } => {
                 log::debug!("mqtt: connected to {}", client.broker);
                 Ok(client)
             }
-            Ok(Packet::Connack { return_code, .. }) => Err(Error::Mqtt(refusal(
+            Incoming::Connack { return_code, .. } => Err(Error::mqtt(
                 &client.broker,
-                return_code,
-                &settings.client_id,
-            ))),
-            Ok(other) => {
-                Err(client.protocol_error(&format!("{} instead of CONNACK", name(&other))))
-            }
-            Err(e) => Err(client.protocol_error(&e.to_string())),
+                MqttKind::Refused {
+                    code: return_code,
+                    client_id: settings.client_id.clone(),
+                },
+            )),
+            other => Err(client.protocol_error(&format!("{} instead of CONNACK", other.name()))),
         }
     }
 
     /// Publishes at QoS 1 and returns Ok only once the broker's PUBACK for
     /// it arrived (§4.3.2): then, and only then, the broker owns the
-    /// message. No PUBACK within 10 s, or a lost connection, is an Err and
-    /// the message counts as not delivered.
+    /// message. No PUBACK within the answer timeout (10 s by default), or a
+    /// lost connection, is an Err and the message counts as not delivered.
     pub fn publish(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
         self.usable()?;
         valid_topic(topic)?;
         let id = self.next_id();
-        let bytes = self.encode_publish(topic, payload, retain, QoS::AtLeastOnce, Some(id))?;
+        let bytes = packet::encode_publish(&Publish {
+            retain,
+            topic,
+            packet_id: id,
+            payload,
+        })
+        // The topic was checked (`valid_topic`); what is left is a payload
+        // over MQTT's 256 MiB, which no measurement group comes near.
+        .map_err(|e| Error::Config(format!("mqtt: cannot publish to {topic}: {e}")))?;
         self.send(&bytes, "PUBLISH")?;
         self.wait_for(
             "PUBACK",
-            |p| matches!(p, Packet::Puback { packet_id } if *packet_id == id),
+            |p| matches!(p, Incoming::Puback { packet_id } if *packet_id == id),
         )
-    }
-
-    /// Publishes at QoS 0: Ok means the bytes left, not that the broker got
-    /// them. For state that the next update replaces anyway.
-    pub fn publish_qos0(&mut self, topic: &str, payload: &[u8], retain: bool) -> Result<()> {
-        self.usable()?;
-        valid_topic(topic)?;
-        let bytes = self.encode_publish(topic, payload, retain, QoS::AtMostOnce, None)?;
-        self.send(&bytes, "PUBLISH")
     }
 
     /// Sends PINGREQ and waits for PINGRESP once half the keepalive has gone
     /// by without us sending anything; otherwise does nothing. Call it at
-    /// least every `next_keep_alive()`: a broker drops a client silent for
+    /// least every half keepalive: a broker drops a client silent for
     /// 1.5 times the keepalive (§3.1.2.10), and then publishes its Will.
     pub fn keep_alive(&mut self) -> Result<()> {
         self.usable()?;
         if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive / 2 {
             return Ok(());
         }
-        let bytes = Packet::Pingreq
-            .encode()
-            .map_err(|e| Error::Mqtt(e.to_string()))?;
-        self.send(&bytes, "PINGREQ")?;
-        self.wait_for("PINGRESP", |p| matches!(p, Packet::Pingresp))
-    }
-
-    /// How long until `keep_alive` has something to do; None when the
-    /// keepalive is off.
-    pub fn next_keep_alive(&self) -> Option<Duration> {
-        if self.keepalive.is_zero() {
-            return None;
-        }
-        Some((self.keepalive / 2).saturating_sub(self.last_sent.elapsed()))
+        self.send(&packet::PINGREQ, "PINGREQ")?;
+        self.wait_for("PINGRESP", |p| matches!(p, Incoming::Pingresp))
     }
 
     /// Says goodbye with DISCONNECT, so the broker discards the Will
@@ -215,10 +204,8 @@ impl Client {
         if self.broken {
             return;
         }
-        if let Ok(bytes) = Packet::Disconnect.encode() {
-            // Best effort: if the broker is gone, there is no one to tell.
-            let _ = self.send(&bytes, "DISCONNECT");
-        }
+        // Best effort: if the broker is gone, there is no one to tell.
+        let _ = self.send(&packet::DISCONNECT, "DISCONNECT");
         if let Stream::Tls(s) = &mut self.stream {
             s.conn.send_close_notify();
             let _ = s.flush();
@@ -229,10 +216,10 @@ impl Client {
 
     fn usable(&self) -> Result<()> {
         if self.broken {
-            return Err(Error::Mqtt(format!(
-                "the connection to {} failed earlier; connect again",
-                self.broker
-            )));
+            return Err(Error::mqtt(
+                &self.broker,
+                MqttKind::Unreachable("the connection failed earlier; connect again".into()),
+            ));
         }
         Ok(())
     }
@@ -242,31 +229,11 @@ impl Client {
         self.last_id
     }
 
-    fn encode_publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        retain: bool,
-        qos: QoS,
-        packet_id: Option<u16>,
-    ) -> Result<Vec<u8>> {
-        Packet::Publish(Publish {
-            dup: false,
-            qos,
-            retain,
-            topic,
-            packet_id,
-            payload,
-        })
-        .encode()
-        .map_err(|e| Error::Mqtt(format!("publish to {topic}: {e}")))
-    }
-
     fn send(&mut self, bytes: &[u8], what: &str) -> Result<()> {
         let result = self
             .stream
             .tcp()
-            .set_write_timeout(Some(ANSWER_TIMEOUT))
+            .set_write_timeout(Some(self.answer_timeout))
             .and_then(|()| self.stream.write_all(bytes))
             .and_then(|()| self.stream.flush());
         match result {
@@ -280,100 +247,68 @@ impl Client {
 
     /// Reads packets until `wanted` matches one. PINGRESPs and PUBACKs
     /// for earlier, abandoned publishes may arrive first and are skipped.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Packet) -> bool) -> Result<()> {
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Incoming) -> bool) -> Result<()> {
+        let deadline = Instant::now() + self.answer_timeout;
         loop {
-            let (first, body) = self.read_packet(deadline, what)?;
-            match packet::decode_body(first, &body) {
-                Ok(p) if wanted(&p) => return Ok(()),
-                Ok(p @ (Packet::Pingresp | Packet::Puback { .. })) => {
+            match self.read_packet(deadline, what)? {
+                p if wanted(&p) => return Ok(()),
+                p @ (Incoming::Pingresp | Incoming::Puback { .. }) => {
                     log::debug!("mqtt: skipping a late {p:?} from {}", self.broker)
                 }
-                Ok(other) => {
-                    let text = format!("{} while waiting for {what}", name(&other));
+                other => {
+                    let text = format!("{} while waiting for {what}", other.name());
                     return Err(self.protocol_error(&text));
                 }
-                Err(e) => return Err(self.protocol_error(&e.to_string())),
             }
         }
     }
 
-    /// Reads one packet: its first byte and its body.
-    fn read_packet(&mut self, deadline: Instant, what: &str) -> Result<(u8, Vec<u8>)> {
-        let result = self.read_packet_io(deadline);
+    /// Reads one packet, waiting until `deadline` at most.
+    fn read_packet(&mut self, deadline: Instant, what: &str) -> Result<Incoming> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = if left.is_zero() {
+            Err(io::ErrorKind::TimedOut.into())
+        } else {
+            self.stream
+                .tcp()
+                .set_read_timeout(Some(left))
+                .and_then(|()| packet::read_incoming(&mut self.stream, MAX_INCOMING))
+        };
         match result {
             Ok(Ok(packet)) => Ok(packet),
-            Ok(Err(text)) => Err(self.protocol_error(&text)),
+            Ok(Err(e)) => Err(self.protocol_error(&e.to_string())),
             Err(e) => Err(self.io_error(e, &format!("waiting for {what}"))),
         }
     }
 
-    fn read_packet_io(
-        &mut self,
-        deadline: Instant,
-    ) -> io::Result<std::result::Result<(u8, Vec<u8>), String>> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::ErrorKind::TimedOut.into());
-        }
-        self.stream.tcp().set_read_timeout(Some(left))?;
-        let mut header = [0u8; 5];
-        self.stream.read_exact(&mut header[..2])?;
-        let mut have = 2;
-        // The Remaining Length is 1 to 4 bytes (§2.2.3): read it a byte at
-        // a time, since what follows belongs to the body.
-        let len = loop {
-            match packet::decode_remaining_length(&header[1..have]) {
-                Ok(Some((len, _))) => break len,
-                Ok(None) => {
-                    self.stream.read_exact(&mut header[have..have + 1])?;
-                    have += 1;
-                }
-                Err(e) => return Ok(Err(e.to_string())),
-            }
-        };
-        if len > MAX_INCOMING {
-            return Ok(Err(format!(
-                "a packet of {len} bytes, far more than any acknowledgement"
-            )));
-        }
-        // len <= MAX_INCOMING, so the cast is lossless on 32-bit targets too.
-        let mut body = vec![0u8; len as usize];
-        self.stream.read_exact(&mut body)?;
-        Ok(Ok((header[0], body)))
-    }
-
     fn protocol_error(&mut self, text: &str) -> Error {
         self.broken = true;
-        Error::Mqtt(format!(
-            "broker {} broke the MQTT 3.1.1 protocol ({text}); is it an MQTT broker?",
-            self.broker
-        ))
+        Error::mqtt(&self.broker, MqttKind::Protocol(text.to_string()))
     }
 
     fn io_error(&mut self, e: io::Error, doing: &str) -> Error {
         self.broken = true;
         if let Some(tls) = tls_error(&e) {
-            return Error::Mqtt(tls_message(&self.broker, tls, None));
+            return Error::mqtt(&self.broker, tls_kind(tls, None));
         }
-        let broker = &self.broker;
-        Error::Mqtt(match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
-                "no progress with broker {broker} for {} s while {doing}; the connection is dropped",
-                ANSWER_TIMEOUT.as_secs()
-            ),
+        let kind = match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => MqttKind::Timeout {
+                doing: doing.to_string(),
+                after: self.answer_timeout,
+            },
             io::ErrorKind::UnexpectedEof
             | io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
                 if doing == "waiting for CONNACK" && !self.tls =>
             {
-                format!("broker {broker} closed the connection without answering CONNECT: if that port expects TLS, use mqtts://")
+                MqttKind::Unreachable("closed the connection without answering CONNECT: if that port expects TLS, use mqtts://".into())
             }
             io::ErrorKind::UnexpectedEof => {
-                format!("broker {broker} closed the connection while {doing}")
+                MqttKind::Unreachable(format!("closed the connection while {doing}"))
             }
-            _ => format!("connection to broker {broker} failed while {doing}: {e}"),
-        })
+            _ => MqttKind::Unreachable(format!("the connection failed while {doing}: {e}")),
+        };
+        Error::mqtt(&self.broker, kind)
     }
 }
 
@@ -389,54 +324,11 @@ fn next_packet_id(last: u16) -> u16 {
     last.checked_add(1).unwrap_or(1)
 }
 
-/// The CONNACK refusal as a sentence that says what to check (§3.2.2.3).
-fn refusal(broker: &str, code: u8, client_id: &str) -> String {
-    let (meaning, advice) = match code {
-        1 => (
-            "unacceptable protocol version",
-            "the broker does not speak MQTT 3.1.1; use one that does (mosquitto 1.3 or later)".to_string(),
-        ),
-        2 => (
-            "identifier rejected",
-            format!("the broker does not accept the client id {client_id:?}; allow it on the broker"),
-        ),
-        3 => (
-            "server unavailable",
-            "the broker runs but its MQTT service is not available; it is retried".to_string(),
-        ),
-        4 => (
-            "bad user name or password",
-            "check the user and password in --mqtt / --mqtt-password-file".to_string(),
-        ),
-        5 => (
-            "not authorized",
-            // mosquitto 2 sends this, not 4, for a wrong password too.
-            "check the user and password in --mqtt / --mqtt-password-file, and that the broker lets that user connect".to_string(),
-        ),
-        _ => (
-            "unknown return code",
-            "the broker answered with a code MQTT 3.1.1 does not define".to_string(),
-        ),
-    };
-    format!("broker {broker} refused the login (CONNACK return code {code}, {meaning}): {advice}")
-}
-
-fn name(p: &Packet) -> &'static str {
-    match p {
-        Packet::Connect(_) => "CONNECT",
-        Packet::Connack { .. } => "CONNACK",
-        Packet::Publish(_) => "PUBLISH",
-        Packet::Puback { .. } => "PUBACK",
-        Packet::Pingreq => "PINGREQ",
-        Packet::Pingresp => "PINGRESP",
-        Packet::Disconnect => "DISCONNECT",
-    }
-}
-
 /// A TCP connection to the first address of `host` that answers.
 fn open_tcp(host: &str, port: u16, broker: &str) -> Result<TcpStream> {
+    let unreachable = |why: String| Error::mqtt(broker, MqttKind::Unreachable(why));
     let addrs = (host, port).to_socket_addrs().map_err(|e| {
-        Error::Mqtt(format!(
+        unreachable(format!(
             "cannot resolve the broker's host {host}: {e}; check the host in --mqtt"
         ))
     })?;
@@ -452,9 +344,9 @@ fn open_tcp(host: &str, port: u16, broker: &str) -> Result<TcpStream> {
             Err(e) => last = Some(e),
         }
     }
-    Err(Error::Mqtt(match last {
+    Err(unreachable(match last {
         Some(e) => format!(
-            "cannot connect to broker {broker}: {e}; check that the broker runs and the host and port in --mqtt"
+            "cannot connect: {e}; check that the broker runs and the host and port in --mqtt"
         ),
         None => format!("the broker's host {host} has no address; check the host in --mqtt"),
     }))
@@ -467,23 +359,17 @@ fn start_tls(
     broker: &str,
     mut tcp: TcpStream,
 ) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
-    let mut roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    // Read at every connect, so a renewed CA file is picked up.
+    let extra = match &settings.ca_file {
+        Some(path) => tls_roots::read_pem("--mqtt-ca", path)?,
+        None => Vec::new(),
     };
-    if let Some(path) = &settings.ca_file {
-        for cert in read_ca_file(path)? {
-            roots.add(cert).map_err(|e| {
-                Error::Config(format!(
-                    "--mqtt-ca {}: a certificate in it is unusable as a CA ({e})",
-                    path.display()
-                ))
-            })?;
-        }
-    }
+    let roots = tls_roots::with_bundled(extra);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let setup_failed = |e: rustls::Error| Error::mqtt(broker, MqttKind::Tls(format!("setup: {e}")));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?
+        .map_err(setup_failed)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(settings.host.clone()).map_err(|_| {
@@ -492,41 +378,44 @@ fn start_tls(
             settings.host
         ))
     })?;
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
-        .map_err(|e| Error::Mqtt(format!("TLS setup: {e}")))?;
-    tcp.set_read_timeout(Some(ANSWER_TIMEOUT))
-        .and_then(|()| tcp.set_write_timeout(Some(ANSWER_TIMEOUT)))
-        .map_err(|e| Error::Mqtt(format!("connection to broker {broker}: {e}")))?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(setup_failed)?;
+    tcp.set_read_timeout(Some(settings.answer_timeout))
+        .and_then(|()| tcp.set_write_timeout(Some(settings.answer_timeout)))
+        .map_err(|e| Error::mqtt(broker, MqttKind::Unreachable(e.to_string())))?;
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut tcp) {
-            return Err(Error::Mqtt(match tls_error(&e) {
-                Some(tls) => tls_message(broker, tls, settings.ca_file.as_deref()),
-                None => format!(
-                    "TLS handshake with broker {broker} failed ({e}): is that port a TLS port? For a plain one use mqtt://"
-                ),
-            }));
+            let kind = match tls_error(&e) {
+                Some(tls) => tls_kind(tls, settings.ca_file.as_deref()),
+                None if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+                {
+                    MqttKind::Timeout {
+                        doing: "the TLS handshake".into(),
+                        after: settings.answer_timeout,
+                    }
+                }
+                None => MqttKind::Tls(format!(
+                    "the handshake failed ({e}): is that port a TLS port? For a plain one use mqtt://"
+                )),
+            };
+            return Err(Error::mqtt(broker, kind));
         }
     }
     Ok(rustls::StreamOwned::new(conn, tcp))
-}
-
-/// The certificates of a `--mqtt-ca` PEM file, as rustls takes them.
-fn read_ca_file(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
-    Ok(crate::pem::read_certificates("--mqtt-ca", path)?
-        .iter()
-        .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
-        .collect())
 }
 
 fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
-/// A TLS failure in words; `ca` is the --mqtt-ca file, if any.
-fn tls_message(broker: &str, e: &rustls::Error, ca: Option<&std::path::Path>) -> String {
+/// What kind of TLS failure `e` is, with what to do about an untrusted
+/// certificate; `ca` is the --mqtt-ca file, if any.
+fn tls_kind(e: &rustls::Error, ca: Option<&std::path::Path>) -> MqttKind {
     use rustls::CertificateError as C;
     let rustls::Error::InvalidCertificate(cert) = e else {
-        return format!("TLS with broker {broker} failed: {e}");
+        return MqttKind::Tls(e.to_string());
     };
     let fix = match cert {
         C::UnknownIssuer | C::BadSignature => match ca {
@@ -544,7 +433,10 @@ fn tls_message(broker: &str, e: &rustls::Error, ca: Option<&std::path::Path>) ->
         }
         _ => "check the broker's certificate".to_string(),
     };
-    format!("the TLS certificate of broker {broker} is not trusted ({e}): {fix}")
+    MqttKind::Certificate {
+        problem: e.to_string(),
+        fix,
+    }
 }
 
 #[cfg(test)]
@@ -560,33 +452,23 @@ mod tests {
     }
 
     #[test]
-    fn every_refusal_names_its_code_and_a_fix() {
-        for code in 1..=6 {
-            let text = refusal("b:1883", code, "relay");
-            assert!(
-                text.contains(&format!("CONNACK return code {code}")),
-                "{text}"
-            );
-            assert!(text.contains("b:1883"), "{text}");
-        }
-        assert!(refusal("b", 4, "x").contains("--mqtt-password-file"));
-        assert!(refusal("b", 5, "x").contains("not authorized"));
-        assert!(refusal("b", 5, "x").contains("--mqtt-password-file"));
-        assert!(refusal("b", 2, "relay").contains("\"relay\""));
-    }
-
-    #[test]
     fn certificate_advice_depends_on_the_problem() {
         use rustls::CertificateError as C;
-        let unknown = rustls::Error::InvalidCertificate(C::UnknownIssuer);
-        assert!(
-            tls_message("b", &unknown, None).contains("pass that CA's certificate with --mqtt-ca")
-        );
+        let fix = |e: C, ca: Option<&std::path::Path>| match tls_kind(
+            &rustls::Error::InvalidCertificate(e),
+            ca,
+        ) {
+            MqttKind::Certificate { fix, .. } => fix,
+            other => panic!("{other:?}"),
+        };
+        assert!(fix(C::UnknownIssuer, None).contains("pass that CA's certificate with --mqtt-ca"));
         let ca = std::path::Path::new("/etc/my-ca.pem");
-        assert!(tls_message("b", &unknown, Some(ca)).contains("/etc/my-ca.pem"));
-        let expired = rustls::Error::InvalidCertificate(C::Expired);
-        assert!(tls_message("b", &expired, None).contains("clock"));
-        let name = rustls::Error::InvalidCertificate(C::NotValidForName);
-        assert!(tls_message("b", &name, None).contains("host name"));
+        assert!(fix(C::UnknownIssuer, Some(ca)).contains("/etc/my-ca.pem"));
+        assert!(fix(C::Expired, None).contains("clock"));
+        assert!(fix(C::NotValidForName, None).contains("host name"));
+        assert!(matches!(
+            tls_kind(&rustls::Error::DecryptError, None),
+            MqttKind::Tls(_)
+        ));
     }
 }

@@ -2,8 +2,9 @@
 //! publishes, pings and disconnects, so this is all it needs, over a plain
 //! `TcpStream` or the rustls that ureq already links.
 //!
-//! `url.rs` reads `--mqtt`, `packet.rs` turns packets into bytes and back,
-//! `client.rs` holds one connection to the broker.
+//! `url.rs` reads `--mqtt`, `packet.rs` turns the client's packets into
+//! bytes and reads the broker's answers, `client.rs` holds one connection
+//! to the broker.
 
 mod client;
 pub mod packet;
@@ -22,6 +23,10 @@ pub const DEFAULT_CLIENT_ID: &str = "withings-relay";
 
 /// What `parse_url` fills in for the keepalive: mosquitto's own default.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// What `parse_url` fills in for the answer timeout. A broker on the home
+/// network answers in milliseconds.
+pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything needed to connect to one broker.
 #[derive(Debug, Clone)]
@@ -45,6 +50,11 @@ pub struct MqttSettings {
     /// waits 1.5 times this, §3.1.2.10). Whole seconds, at most 65535;
     /// zero turns it off. Defaults to 60 s.
     pub keepalive: Duration,
+    /// How long the broker has to answer (CONNACK, PUBACK, PINGRESP), to
+    /// take our bytes or to finish the TLS handshake; past it the
+    /// connection is dropped and what had no PUBACK counts as not
+    /// delivered (`--mqtt-timeout`). Defaults to 10 s.
+    pub answer_timeout: Duration,
     /// Published by the broker if the connection ends without DISCONNECT.
     /// Defaults to none.
     pub will: Option<Will>,

@@ -1,13 +1,15 @@
-//! MQTT 3.1.1 control packets as bytes, and back: only the seven the relay
-//! uses (CONNECT, CONNACK, PUBLISH, PUBACK, PINGREQ, PINGRESP, DISCONNECT).
-//! Pure functions, no I/O, so every rule is unit-tested here. Section
-//! numbers (§) are those of the OASIS MQTT 3.1.1 standard.
+//! MQTT 3.1.1 control packets, client direction only: the relay sends
+//! CONNECT, PUBLISH (QoS 1), PINGREQ and DISCONNECT, and reads CONNACK,
+//! PUBACK and PINGRESP. Pure functions, no I/O beyond a `Read` handed in,
+//! so every rule is unit-tested here. Section numbers (§) are those of the
+//! OASIS MQTT 3.1.1 standard.
 //!
 //! Lengths are kept in `u32` (the protocol's own limit is 268,435,455) and
 //! every sum is checked, so nothing here assumes a 64-bit `usize`: the relay
 //! also runs on 32-bit MIPS routers.
 
 use std::fmt;
+use std::io::{self, Read};
 
 /// The largest Remaining Length four varint bytes can carry (§2.2.3).
 pub const MAX_REMAINING_LENGTH: u32 = 268_435_455;
@@ -15,34 +17,12 @@ pub const MAX_REMAINING_LENGTH: u32 = 268_435_455;
 /// The largest UTF-8 string or binary field: its length is a u16 (§1.5.3).
 const MAX_FIELD: usize = 65_535;
 
-/// Quality of service of a PUBLISH or of the Will (§4.3). QoS 2 is never
-/// sent by the relay, but is decoded so a broker's packet can be named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QoS {
-    AtMostOnce = 0,
-    AtLeastOnce = 1,
-    ExactlyOnce = 2,
-}
-
-impl QoS {
-    fn from_bits(bits: u8) -> Result<QoS, PacketError> {
-        match bits {
-            0 => Ok(QoS::AtMostOnce),
-            1 => Ok(QoS::AtLeastOnce),
-            2 => Ok(QoS::ExactlyOnce),
-            // [MQTT-3.3.1-4], [MQTT-3.1.2-14]: both QoS bits set is malformed.
-            _ => Err(malformed("QoS 3 does not exist")),
-        }
-    }
-}
-
-/// The Will of a CONNECT (§3.1.2.5): what the broker publishes for us when
-/// the connection ends without a DISCONNECT.
+/// The Will of a CONNECT (§3.1.2.5): what the broker publishes for us, at
+/// QoS 1, when the connection ends without a DISCONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WillRef<'a> {
     pub topic: &'a str,
     pub payload: &'a [u8],
-    pub qos: QoS,
     pub retain: bool,
 }
 
@@ -72,34 +52,47 @@ impl fmt::Debug for Connect<'_> {
     }
 }
 
-/// PUBLISH (§3.3). `packet_id` is Some exactly when `qos` is not 0.
+/// PUBLISH (§3.3) at QoS 1, the only one the relay sends: a measurement
+/// counts as delivered once its PUBACK is in. Never DUP: with a clean
+/// session, a resend after a reconnect is a new message (§4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish<'a> {
-    pub dup: bool,
-    pub qos: QoS,
     pub retain: bool,
     pub topic: &'a str,
-    pub packet_id: Option<u16>,
+    /// Not 0 ([MQTT-2.3.1-1]).
+    pub packet_id: u16,
     pub payload: &'a [u8],
 }
 
 /// CONNACK return codes (§3.2.2.3).
 pub const ACCEPTED: u8 = 0;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Packet<'a> {
-    Connect(Connect<'a>),
+/// PINGREQ (§3.12) as it goes on the wire.
+pub const PINGREQ: [u8; 2] = [PINGREQ_TYPE << 4, 0];
+/// DISCONNECT (§3.14) as it goes on the wire.
+pub const DISCONNECT: [u8; 2] = [DISCONNECT_TYPE << 4, 0];
+
+/// What the broker sends a publish-only client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Incoming {
     Connack {
         session_present: bool,
         return_code: u8,
     },
-    Publish(Publish<'a>),
     Puback {
         packet_id: u16,
     },
-    Pingreq,
     Pingresp,
-    Disconnect,
+}
+
+impl Incoming {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Incoming::Connack { .. } => "CONNACK",
+            Incoming::Puback { .. } => "PUBACK",
+            Incoming::Pingresp => "PINGRESP",
+        }
+    }
 }
 
 /// Why bytes could not be made or read.
@@ -122,8 +115,8 @@ impl fmt::Display for PacketError {
     }
 }
 
-fn malformed(what: &str) -> PacketError {
-    PacketError::Malformed(what.to_string())
+fn malformed(what: impl Into<String>) -> PacketError {
+    PacketError::Malformed(what.into())
 }
 
 fn unencodable(what: impl Into<String>) -> PacketError {
@@ -135,9 +128,34 @@ const CONNECT: u8 = 1;
 const CONNACK: u8 = 2;
 const PUBLISH: u8 = 3;
 const PUBACK: u8 = 4;
-const PINGREQ: u8 = 12;
+const PINGREQ_TYPE: u8 = 12;
 const PINGRESP: u8 = 13;
-const DISCONNECT: u8 = 14;
+const DISCONNECT_TYPE: u8 = 14;
+
+/// The names of the packet types (§2.2.1, Table 2.1), for messages about
+/// one the client does not expect.
+const TYPE_NAMES: [&str; 16] = [
+    "reserved type 0",
+    "CONNECT",
+    "CONNACK",
+    "PUBLISH",
+    "PUBACK",
+    "PUBREC",
+    "PUBREL",
+    "PUBCOMP",
+    "SUBSCRIBE",
+    "SUBACK",
+    "UNSUBSCRIBE",
+    "UNSUBACK",
+    "PINGREQ",
+    "PINGRESP",
+    "DISCONNECT",
+    "reserved type 15",
+];
+
+/// QoS 1 in a PUBLISH's fixed header and in the CONNECT flags (§3.3.1.2,
+/// §3.1.2.6).
+const QOS1: u8 = 1;
 
 /// Whether a PUBLISH topic name is one the relay may send: not empty
 /// ([MQTT-4.7.3-1]), no wildcard ([MQTT-3.3.2-2]), no U+0000
@@ -165,7 +183,7 @@ pub fn check_topic(topic: &str) -> Result<(), String> {
 
 /// Appends the Remaining Length varint (§2.2.3): 7 bits a byte, least
 /// significant group first, the high bit saying "more follows".
-pub fn encode_remaining_length(len: u32, out: &mut Vec<u8>) -> Result<(), PacketError> {
+fn encode_remaining_length(len: u32, out: &mut Vec<u8>) -> Result<(), PacketError> {
     if len > MAX_REMAINING_LENGTH {
         return Err(unencodable(format!(
             "a packet body of {len} bytes is over MQTT's limit of {MAX_REMAINING_LENGTH}"
@@ -185,7 +203,7 @@ pub fn encode_remaining_length(len: u32, out: &mut Vec<u8>) -> Result<(), Packet
 
 /// Reads a Remaining Length from the start of `buf`: Ok(None) when `buf`
 /// ends before the varint does, else the length and how many bytes it took.
-pub fn decode_remaining_length(buf: &[u8]) -> Result<Option<(u32, usize)>, PacketError> {
+fn decode_remaining_length(buf: &[u8]) -> Result<Option<(u32, usize)>, PacketError> {
     let mut value: u32 = 0;
     for (i, &byte) in buf.iter().enumerate() {
         // [MQTT-2.2.3]: at most four bytes; a fifth would overflow the
@@ -226,40 +244,8 @@ fn put_string(s: &str, what: &str, out: &mut Vec<u8>) -> Result<(), PacketError>
     put_field(s.as_bytes(), what, out)
 }
 
-/// `first` byte, Remaining Length of `body`, then `body`.
-fn frame(first: u8, body: &[u8]) -> Result<Vec<u8>, PacketError> {
-    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(body.len().saturating_add(5));
-    out.push(first);
-    encode_remaining_length(len, &mut out)?;
-    out.extend_from_slice(body);
-    Ok(out)
-}
-
-impl Packet<'_> {
-    /// The whole packet as it goes on the wire.
-    pub fn encode(&self) -> Result<Vec<u8>, PacketError> {
-        match self {
-            Packet::Connect(c) => encode_connect(c),
-            Packet::Connack {
-                session_present,
-                return_code,
-            } => frame(CONNACK << 4, &[u8::from(*session_present), *return_code]),
-            Packet::Publish(p) => encode_publish(p),
-            Packet::Puback { packet_id } => {
-                if *packet_id == 0 {
-                    return Err(unencodable("packet id 0 is reserved [MQTT-2.3.1-1]"));
-                }
-                frame(PUBACK << 4, &packet_id.to_be_bytes())
-            }
-            Packet::Pingreq => Ok(vec![PINGREQ << 4, 0]),
-            Packet::Pingresp => Ok(vec![PINGRESP << 4, 0]),
-            Packet::Disconnect => Ok(vec![DISCONNECT << 4, 0]),
-        }
-    }
-}
-
-fn encode_connect(c: &Connect) -> Result<Vec<u8>, PacketError> {
+/// CONNECT as it goes on the wire.
+pub fn encode_connect(c: &Connect) -> Result<Vec<u8>, PacketError> {
     // [MQTT-3.1.2-22]: a password without a user name is not allowed.
     if c.password.is_some() && c.username.is_none() {
         return Err(unencodable("a password needs a user name in MQTT 3.1.1"));
@@ -273,7 +259,7 @@ fn encode_connect(c: &Connect) -> Result<Vec<u8>, PacketError> {
     }
     if let Some(w) = &c.will {
         check_topic(w.topic).map_err(|e| unencodable(format!("will: {e}")))?;
-        flags |= 0x04 | ((w.qos as u8) << 3);
+        flags |= 0x04 | (QOS1 << 3);
         if w.retain {
             flags |= 0x20;
         }
@@ -296,32 +282,24 @@ fn encode_connect(c: &Connect) -> Result<Vec<u8>, PacketError> {
     if let Some(p) = c.password {
         put_field(p, "the password", &mut body)?;
     }
-    frame(CONNECT << 4, &body)
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(body.len().saturating_add(5));
+    out.push(CONNECT << 4);
+    encode_remaining_length(len, &mut out)?;
+    out.extend_from_slice(&body);
+    Ok(out)
 }
 
-fn encode_publish(p: &Publish) -> Result<Vec<u8>, PacketError> {
+/// PUBLISH at QoS 1 as it goes on the wire.
+pub fn encode_publish(p: &Publish) -> Result<Vec<u8>, PacketError> {
     check_topic(p.topic).map_err(unencodable)?;
-    match (p.qos, p.packet_id) {
-        (QoS::AtMostOnce, None) => {}
-        (QoS::AtMostOnce, Some(_)) => {
-            return Err(unencodable(
-                "a QoS 0 PUBLISH has no packet id [MQTT-2.3.1-5]",
-            ))
-        }
-        (_, None) | (_, Some(0)) => {
-            return Err(unencodable(
-                "a QoS 1 or 2 PUBLISH needs a non-zero packet id [MQTT-2.3.1-1]",
-            ))
-        }
-        (_, Some(_)) => {}
+    if p.packet_id == 0 {
+        return Err(unencodable(
+            "a QoS 1 PUBLISH needs a non-zero packet id [MQTT-2.3.1-1]",
+        ));
     }
-    // [MQTT-3.3.1-2]: DUP must be 0 for QoS 0.
-    if p.dup && p.qos == QoS::AtMostOnce {
-        return Err(unencodable("DUP set on a QoS 0 PUBLISH [MQTT-3.3.1-2]"));
-    }
-    let id_len = if p.packet_id.is_some() { 2 } else { 0 };
     // Checked: on a 32-bit target a huge payload plus the header could wrap.
-    let body_len = (2 + p.topic.len() + id_len)
+    let body_len = (2 + p.topic.len() + 2)
         .checked_add(p.payload.len())
         .filter(|&n| n <= MAX_REMAINING_LENGTH as usize)
         .ok_or_else(|| {
@@ -330,221 +308,105 @@ fn encode_publish(p: &Publish) -> Result<Vec<u8>, PacketError> {
                 p.payload.len()
             ))
         })?;
-    let first = (PUBLISH << 4) | (u8::from(p.dup) << 3) | ((p.qos as u8) << 1) | u8::from(p.retain);
+    let first = (PUBLISH << 4) | (QOS1 << 1) | u8::from(p.retain);
     let mut out = Vec::with_capacity(body_len + 5);
     out.push(first);
     // body_len <= MAX_REMAINING_LENGTH, checked just above, so it fits a u32.
     encode_remaining_length(body_len as u32, &mut out)?;
     put_string(p.topic, "the topic", &mut out)?;
-    if let Some(id) = p.packet_id {
-        out.extend_from_slice(&id.to_be_bytes());
-    }
+    out.extend_from_slice(&p.packet_id.to_be_bytes());
     out.extend_from_slice(p.payload);
     Ok(out)
 }
 
-/// Reads one packet from the start of `buf`. Ok(None) when `buf` holds only
-/// part of it (read more and call again); else the packet and how many
-/// bytes of `buf` it used. Borrowed fields point into `buf`.
-pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, PacketError> {
-    let Some(&first) = buf.first() else {
-        return Ok(None);
+/// Reads one packet from the broker, as the client does off its socket:
+/// the first byte, the Remaining Length a byte at a time (1 to 4 bytes,
+/// §2.2.3; what follows belongs to the body), then the body. The outer
+/// error is the connection's (a timeout, a closed socket); the inner one a
+/// packet that breaks the protocol or is over `max` bytes, which the
+/// client then need not allocate.
+pub fn read_incoming(r: &mut impl Read, max: u32) -> io::Result<Result<Incoming, PacketError>> {
+    let mut header = [0u8; 5];
+    r.read_exact(&mut header[..2])?;
+    let mut have = 2;
+    let len = loop {
+        match decode_remaining_length(&header[1..have]) {
+            Ok(Some((len, _))) => break len,
+            Ok(None) => {
+                r.read_exact(&mut header[have..have + 1])?;
+                have += 1;
+            }
+            Err(e) => return Ok(Err(e)),
+        }
     };
-    let Some((len, varint_len)) = decode_remaining_length(&buf[1..])? else {
-        return Ok(None);
-    };
-    let start = 1 + varint_len;
-    // A u32 always fits the usize of the targets we build for (32 and 64
-    // bit); if not, the packet could not be in memory anyway.
-    let Ok(len) = usize::try_from(len) else {
-        return Err(malformed("packet too large for this machine"));
-    };
-    let Some(end) = start.checked_add(len) else {
-        return Err(malformed("packet too large for this machine"));
-    };
-    if buf.len() < end {
-        return Ok(None);
+    if len > max {
+        return Ok(Err(malformed(format!(
+            "a packet of {len} bytes, far more than any acknowledgement"
+        ))));
     }
-    let packet = decode_body(first, &buf[start..end])?;
-    Ok(Some((packet, end)))
+    // len <= max, a u32, so the cast is lossless on 32-bit targets too.
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    Ok(decode_body(header[0], &body))
 }
 
 /// Decodes a packet whose first byte and body (after the Remaining Length)
-/// are known, as the client reads them off a socket.
-pub fn decode_body(first: u8, body: &[u8]) -> Result<Packet<'_>, PacketError> {
+/// are known.
+fn decode_body(first: u8, body: &[u8]) -> Result<Incoming, PacketError> {
     let kind = first >> 4;
     let flags = first & 0x0f;
-    // [MQTT-2.2.2-1]: reserved flag bits must be exactly as listed in
-    // §2.2.2; PUBLISH is the only one of ours with meaningful flags.
-    if kind != PUBLISH && flags != 0 {
-        return Err(malformed("reserved flags set in fixed header"));
-    }
-    let mut r = Reader(body);
     let packet = match kind {
-        CONNECT => Packet::Connect(decode_connect(&mut r)?),
-        CONNACK => {
-            let ack_flags = r.u8()?;
-            // §3.2.2.1: bits 7-1 are reserved and must be 0.
-            if ack_flags & 0xfe != 0 {
-                return Err(malformed("reserved CONNACK flags set"));
+        CONNACK => match body {
+            // §3.2.2.1: bits 7-1 of the acknowledge flags are reserved.
+            [ack_flags, _] if ack_flags & 0xfe != 0 => {
+                return Err(malformed("reserved CONNACK flags set"))
             }
-            Packet::Connack {
+            [ack_flags, return_code] => Incoming::Connack {
                 session_present: ack_flags & 1 == 1,
-                return_code: r.u8()?,
-            }
-        }
-        PUBLISH => {
-            let qos = QoS::from_bits((flags >> 1) & 3)?;
-            let dup = flags & 0x08 != 0;
-            let topic = r.string()?;
-            let packet_id = if qos == QoS::AtMostOnce {
-                None
-            } else {
-                Some(r.packet_id()?)
-            };
-            // [MQTT-3.3.2-2]: a PUBLISH topic has no wildcards.
-            if topic.contains(['+', '#']) {
-                return Err(malformed("wildcard in PUBLISH topic"));
-            }
-            let payload = r.0;
-            r.0 = &[];
-            Packet::Publish(Publish {
-                dup,
-                qos,
-                retain: flags & 1 == 1,
-                topic,
-                packet_id,
-                payload,
-            })
-        }
-        PUBACK => Packet::Puback {
-            packet_id: r.packet_id()?,
+                return_code: *return_code,
+            },
+            _ => return Err(malformed("a CONNACK is 2 bytes long")),
         },
-        PINGREQ => Packet::Pingreq,
-        PINGRESP => Packet::Pingresp,
-        DISCONNECT => Packet::Disconnect,
+        PUBACK => match body {
+            [0, 0] => return Err(malformed("packet id 0 [MQTT-2.3.1-1]")),
+            [hi, lo] => Incoming::Puback {
+                packet_id: u16::from_be_bytes([*hi, *lo]),
+            },
+            _ => return Err(malformed("a PUBACK is 2 bytes long")),
+        },
+        PINGRESP if body.is_empty() => Incoming::Pingresp,
+        PINGRESP => return Err(malformed("a PINGRESP has no body")),
         0 | 15 => return Err(malformed("reserved packet type")),
+        // Valid MQTT, but not for a client that only publishes: it never
+        // subscribes, so even a PUBLISH has no business here.
         _ => {
-            return Err(PacketError::Malformed(format!(
-                "packet type {kind} is not one this client handles"
+            return Err(malformed(format!(
+                "a {}, which a publishing client never expects",
+                TYPE_NAMES[usize::from(kind)]
             )))
         }
     };
-    if !r.0.is_empty() {
-        return Err(malformed("trailing bytes after the packet"));
+    // [MQTT-2.2.2-1]: the flags of these three are 0 (§2.2.2, Table 2.2).
+    if flags != 0 {
+        return Err(malformed("reserved flags set in fixed header"));
     }
     Ok(packet)
-}
-
-fn decode_connect<'a>(r: &mut Reader<'a>) -> Result<Connect<'a>, PacketError> {
-    // §3.1.2.1, §3.1.2.2: protocol name "MQTT" at level 4 only.
-    if r.bytes()? != b"MQTT" {
-        return Err(malformed("protocol name is not MQTT"));
-    }
-    if r.u8()? != 4 {
-        return Err(malformed("protocol level is not 4 (MQTT 3.1.1)"));
-    }
-    let flags = r.u8()?;
-    // [MQTT-3.1.2-3]: the reserved bit must be 0.
-    if flags & 1 != 0 {
-        return Err(malformed("reserved CONNECT flag set"));
-    }
-    let has_will = flags & 0x04 != 0;
-    let will_qos = QoS::from_bits((flags >> 3) & 3)?;
-    let will_retain = flags & 0x20 != 0;
-    // [MQTT-3.1.2-11], [MQTT-3.1.2-13], [MQTT-3.1.2-15]: no Will, no Will
-    // QoS or retain.
-    if !has_will && (will_qos != QoS::AtMostOnce || will_retain) {
-        return Err(malformed("will QoS or retain set without a will"));
-    }
-    let has_user = flags & 0x80 != 0;
-    let has_password = flags & 0x40 != 0;
-    // [MQTT-3.1.2-22].
-    if has_password && !has_user {
-        return Err(malformed("password without user name"));
-    }
-    let keepalive = r.u16()?;
-    let client_id = r.string()?;
-    let will = if has_will {
-        Some(WillRef {
-            topic: r.string()?,
-            payload: r.bytes()?,
-            qos: will_qos,
-            retain: will_retain,
-        })
-    } else {
-        None
-    };
-    let username = if has_user { Some(r.string()?) } else { None };
-    let password = if has_password { Some(r.bytes()?) } else { None };
-    Ok(Connect {
-        client_id,
-        clean_session: flags & 0x02 != 0,
-        keepalive,
-        username,
-        password,
-        will,
-    })
-}
-
-/// A cursor over a packet body; every read is bounds-checked.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PacketError> {
-        if self.0.len() < n {
-            return Err(malformed("packet body shorter than its fields"));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, PacketError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, PacketError> {
-        let b = self.take(2)?;
-        Ok(u16::from_be_bytes([b[0], b[1]]))
-    }
-
-    fn packet_id(&mut self) -> Result<u16, PacketError> {
-        match self.u16()? {
-            0 => Err(malformed("packet id 0 [MQTT-2.3.1-1]")),
-            id => Ok(id),
-        }
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], PacketError> {
-        let len = self.u16()?;
-        self.take(usize::from(len))
-    }
-
-    fn string(&mut self) -> Result<&'a str, PacketError> {
-        let s = std::str::from_utf8(self.bytes()?)
-            // [MQTT-1.5.3-1]: ill-formed UTF-8 closes the connection.
-            .map_err(|_| malformed("string is not UTF-8"))?;
-        if s.contains('\0') {
-            return Err(malformed("string contains U+0000 [MQTT-1.5.3-2]"));
-        }
-        Ok(s)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn roundtrip(p: Packet) {
-        let bytes = p.encode().unwrap();
-        let (back, used) = decode(&bytes).unwrap().expect("complete");
-        assert_eq!(used, bytes.len());
-        assert_eq!(back, p);
-        // Every proper prefix is "need more", never an error or a packet.
-        for cut in 0..bytes.len() {
-            assert_eq!(decode(&bytes[..cut]), Ok(None), "prefix of {cut} bytes");
-        }
+    fn read(bytes: &[u8]) -> io::Result<Result<Incoming, PacketError>> {
+        read_incoming(&mut &bytes[..], 64 * 1024)
+    }
+
+    fn incoming(bytes: &[u8]) -> Incoming {
+        read(bytes).unwrap().unwrap()
+    }
+
+    fn refused(bytes: &[u8]) -> bool {
+        matches!(read(bytes), Ok(Err(PacketError::Malformed(_))))
     }
 
     #[test]
@@ -580,10 +442,11 @@ mod tests {
         // A fifth continuation byte is malformed, even before it arrives.
         assert!(decode_remaining_length(&[0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(decode_remaining_length(&[0x80, 0x80, 0x80, 0x80, 0x01]).is_err());
+        assert!(refused(&[0x40, 0xff, 0xff, 0xff, 0xff, 0x01]));
     }
 
     #[test]
-    fn connect_with_everything_roundtrips_and_matches_the_spec_bytes() {
+    fn connect_with_everything_matches_the_spec_bytes() {
         let c = Connect {
             client_id: "relay",
             clean_session: true,
@@ -593,21 +456,30 @@ mod tests {
             will: Some(WillRef {
                 topic: "withings/status",
                 payload: b"offline",
-                qos: QoS::AtLeastOnce,
                 retain: true,
             }),
         };
-        let bytes = Packet::Connect(c.clone()).encode().unwrap();
-        assert_eq!(bytes[0], 0x10);
-        // Protocol name, level 4, flags: user, password, will retain,
-        // will QoS 1, will, clean session (§3.1.2.3).
-        assert_eq!(&bytes[2..10], &[0, 4, b'M', b'Q', b'T', b'T', 4, 0xee]);
-        assert_eq!(&bytes[10..12], &[0, 60]);
-        roundtrip(Packet::Connect(c));
+        let bytes = encode_connect(&c).unwrap();
+        let mut want = vec![0x10, 52];
+        // Protocol name, level 4 (§3.1.2.1, §3.1.2.2); flags: user,
+        // password, will retain, will QoS 1, will, clean session (§3.1.2.3);
+        // keepalive 60 (§3.1.2.10).
+        want.extend([0, 4, b'M', b'Q', b'T', b'T', 4, 0xee, 0, 60]);
+        // Payload in the order of §3.1.3, each a u16 length and the bytes.
+        want.extend([0, 5]);
+        want.extend(b"relay");
+        want.extend([0, 15]);
+        want.extend(b"withings/status");
+        want.extend([0, 7]);
+        want.extend(b"offline");
+        want.extend([0, 1, b'u', 0, 4]);
+        want.extend(b"p@ss");
+        assert_eq!(want.len(), 2 + 52);
+        assert_eq!(bytes, want);
     }
 
     #[test]
-    fn bare_connect_roundtrips() {
+    fn bare_connect_matches_the_spec_bytes() {
         let c = Connect {
             client_id: "",
             clean_session: true,
@@ -616,12 +488,10 @@ mod tests {
             password: None,
             will: None,
         };
-        let bytes = Packet::Connect(c.clone()).encode().unwrap();
         assert_eq!(
-            bytes,
+            encode_connect(&c).unwrap(),
             [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 0, 0, 0]
         );
-        roundtrip(Packet::Connect(c));
     }
 
     #[test]
@@ -648,155 +518,121 @@ mod tests {
             will: None,
         };
         assert!(matches!(
-            Packet::Connect(c).encode(),
+            encode_connect(&c),
             Err(PacketError::Unencodable(_))
         ));
-        // And on the decoding side: flags 0x42 (password, clean).
-        let bytes = [
-            0x10, 15, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x42, 0, 0, 0, 0, 0, 1, b'p',
-        ];
-        assert!(decode(&bytes).is_err());
     }
 
     #[test]
-    fn connect_with_bad_header_fields_is_malformed() {
-        let good = [0x10, 12, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 0, 0, 0];
-        assert!(decode(&good).unwrap().is_some());
-        let mut level3 = good;
-        level3[8] = 3;
-        assert!(decode(&level3).is_err());
-        let mut reserved = good;
-        reserved[9] |= 1;
-        assert!(decode(&reserved).is_err());
-        let mut will_qos_without_will = good;
-        will_qos_without_will[9] |= 0x08;
-        assert!(decode(&will_qos_without_will).is_err());
-        let mut name = good;
-        name[4] = b'X';
-        assert!(decode(&name).is_err());
+    fn connect_refuses_a_will_topic_with_a_wildcard() {
+        let c = Connect {
+            client_id: "x",
+            clean_session: true,
+            keepalive: 1,
+            username: None,
+            password: None,
+            will: Some(WillRef {
+                topic: "withings/#",
+                payload: b"offline",
+                retain: true,
+            }),
+        };
+        assert!(matches!(
+            encode_connect(&c),
+            Err(PacketError::Unencodable(_))
+        ));
     }
 
     #[test]
-    fn connack_roundtrips_and_checks_its_flags() {
-        roundtrip(Packet::Connack {
-            session_present: false,
-            return_code: 4,
-        });
-        roundtrip(Packet::Connack {
-            session_present: true,
-            return_code: ACCEPTED,
-        });
+    fn connack_is_read_and_its_flags_checked() {
         assert_eq!(
-            decode(&[0x20, 2, 0, 5]).unwrap().unwrap().0,
-            Packet::Connack {
+            incoming(&[0x20, 2, 0, 4]),
+            Incoming::Connack {
                 session_present: false,
-                return_code: 5
+                return_code: 4
             }
         );
-        assert!(decode(&[0x20, 2, 0x02, 0]).is_err(), "reserved ack flag");
-        assert!(decode(&[0x21, 2, 0, 0]).is_err(), "reserved header flag");
-        assert!(decode(&[0x20, 1, 0]).is_err(), "too short");
-        assert!(decode(&[0x20, 3, 0, 0, 0]).is_err(), "trailing byte");
+        assert_eq!(
+            incoming(&[0x20, 2, 1, ACCEPTED]),
+            Incoming::Connack {
+                session_present: true,
+                return_code: ACCEPTED
+            }
+        );
+        assert!(refused(&[0x20, 2, 0x02, 0]), "reserved ack flag");
+        assert!(refused(&[0x21, 2, 0, 0]), "reserved header flag");
+        assert!(refused(&[0x20, 1, 0]), "too short");
+        assert!(refused(&[0x20, 3, 0, 0, 0]), "trailing byte");
     }
 
     #[test]
-    fn publish_qos1_bytes_and_roundtrip() {
+    fn publish_qos1_matches_the_spec_bytes() {
+        // §3.3.2.3's example: topic "a/b", packet id 10; here retained,
+        // with a payload.
         let p = Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
             retain: true,
             topic: "a/b",
-            packet_id: Some(0x1234),
+            packet_id: 10,
             payload: b"64.3",
         };
-        let bytes = Packet::Publish(p.clone()).encode().unwrap();
         assert_eq!(
-            bytes,
-            [0x33, 11, 0, 3, b'a', b'/', b'b', 0x12, 0x34, b'6', b'4', b'.', b'3']
+            encode_publish(&p).unwrap(),
+            [0x33, 11, 0, 3, b'a', b'/', b'b', 0, 10, b'6', b'4', b'.', b'3']
         );
-        roundtrip(Packet::Publish(p));
-    }
-
-    #[test]
-    fn publish_qos0_has_no_packet_id_and_may_be_empty() {
-        let p = Publish {
-            dup: false,
-            qos: QoS::AtMostOnce,
+        let plain = Publish {
             retain: false,
-            topic: "t",
-            packet_id: None,
             payload: b"",
+            ..p
         };
         assert_eq!(
-            Packet::Publish(p.clone()).encode().unwrap(),
-            [0x30, 3, 0, 1, b't']
+            encode_publish(&plain).unwrap(),
+            [0x32, 7, 0, 3, b'a', b'/', b'b', 0, 10]
         );
-        roundtrip(Packet::Publish(p));
     }
 
     #[test]
     fn publish_of_a_big_payload_uses_a_long_remaining_length() {
         let payload = vec![0xa5u8; 3_000_000];
         let p = Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
             retain: false,
             topic: "big",
-            packet_id: Some(65_535),
+            packet_id: 65_535,
             payload: &payload,
         };
-        let bytes = Packet::Publish(p.clone()).encode().unwrap();
+        let bytes = encode_publish(&p).unwrap();
         // 2 + 3 + 2 + 3,000,000 needs four varint bytes.
         assert_eq!(
             decode_remaining_length(&bytes[1..]),
             Ok(Some((3_000_007, 4)))
         );
         assert_eq!(bytes.len(), 1 + 4 + 3_000_007);
-        let (back, used) = decode(&bytes).unwrap().unwrap();
-        assert_eq!(used, bytes.len());
-        assert_eq!(back, Packet::Publish(p));
-        assert_eq!(decode(&bytes[..bytes.len() - 1]), Ok(None));
+        assert_eq!(&bytes[5..10], [0, 3, b'b', b'i', b'g']);
+        assert_eq!(&bytes[10..12], [0xff, 0xff]);
+        assert!(bytes[12..].iter().all(|&b| b == 0xa5));
     }
 
     #[test]
     fn publish_refuses_what_the_spec_forbids() {
         let base = Publish {
-            dup: false,
-            qos: QoS::AtLeastOnce,
             retain: false,
             topic: "t",
-            packet_id: Some(1),
+            packet_id: 1,
             payload: b"x",
         };
-        let bad = |p: Publish| Packet::Publish(p).encode().is_err();
+        let bad = |p: Publish| encode_publish(&p).is_err();
         assert!(bad(Publish {
-            packet_id: Some(0),
+            packet_id: 0,
             ..base.clone()
         }));
-        assert!(bad(Publish {
-            packet_id: None,
-            ..base.clone()
-        }));
-        assert!(bad(Publish {
-            qos: QoS::AtMostOnce,
-            ..base.clone()
-        }));
-        assert!(bad(Publish {
-            topic: "a/+/b",
-            ..base.clone()
-        }));
-        assert!(bad(Publish {
-            topic: "a/#",
-            ..base.clone()
-        }));
-        assert!(bad(Publish {
-            topic: "",
-            ..base.clone()
-        }));
-        assert!(bad(Publish {
-            topic: "a\0b",
-            ..base.clone()
-        }));
+        for topic in ["a/+/b", "a/#", "", "a\0b"] {
+            assert!(
+                bad(Publish {
+                    topic,
+                    ..base.clone()
+                }),
+                "{topic:?}"
+            );
+        }
         let long = "x".repeat(65_536);
         assert!(bad(Publish {
             topic: &long,
@@ -806,69 +642,64 @@ mod tests {
     }
 
     #[test]
-    fn publish_decoding_rejects_qos3_id0_and_wildcards() {
-        // QoS bits 11.
-        assert!(decode(&[0x36, 5, 0, 1, b't', 0, 1]).is_err());
-        // QoS 1 with packet id 0.
-        assert!(decode(&[0x32, 5, 0, 1, b't', 0, 0]).is_err());
-        // Wildcard topic.
-        assert!(decode(&[0x30, 3, 0, 1, b'#']).is_err());
-        // Invalid UTF-8 topic.
-        assert!(decode(&[0x30, 3, 0, 1, 0xff]).is_err());
-        // Topic length past the end of the body.
-        assert!(decode(&[0x30, 3, 0, 9, b't']).is_err());
-        // QoS 1 without room for the packet id.
-        assert!(decode(&[0x32, 3, 0, 1, b't']).is_err());
+    fn puback_and_pingresp_are_read() {
+        assert_eq!(
+            incoming(&[0x40, 2, 1, 2]),
+            Incoming::Puback { packet_id: 0x0102 }
+        );
+        assert_eq!(
+            incoming(&[0x40, 2, 0xff, 0xff]),
+            Incoming::Puback { packet_id: 65_535 }
+        );
+        assert_eq!(incoming(&[0xd0, 0]), Incoming::Pingresp);
+        assert_eq!(PINGREQ, [0xc0, 0]);
+        assert_eq!(DISCONNECT, [0xe0, 0]);
     }
 
     #[test]
-    fn puback_ping_and_disconnect_roundtrip() {
-        for p in [
-            Packet::Puback { packet_id: 1 },
-            Packet::Puback { packet_id: 65_535 },
-            Packet::Pingreq,
-            Packet::Pingresp,
-            Packet::Disconnect,
-        ] {
-            roundtrip(p);
+    fn malformed_or_unexpected_packets_are_errors() {
+        assert!(refused(&[0x40, 2, 0, 0]), "puback id 0");
+        assert!(refused(&[0x40, 1, 0]), "short puback");
+        assert!(refused(&[0xd0, 1, 0]), "pingresp with a body");
+        assert!(refused(&[0xd1, 0]), "pingresp with flags");
+        assert!(refused(&[0x00, 0]), "type 0");
+        assert!(refused(&[0xf0, 0]), "type 15");
+        assert!(refused(&[0x80, 0]), "SUBSCRIBE is not ours");
+        assert!(refused(&[0x30, 3, 0, 1, b't']), "nor is a PUBLISH");
+        assert!(refused(&[0xc0, 0]), "nor a PINGREQ");
+        match read(&[0x30, 3, 0, 1, b't']) {
+            Ok(Err(e)) => assert!(e.to_string().contains("PUBLISH"), "{e}"),
+            other => panic!("{other:?}"),
         }
-        assert_eq!(Packet::Pingreq.encode().unwrap(), [0xc0, 0]);
-        assert_eq!(Packet::Pingresp.encode().unwrap(), [0xd0, 0]);
-        assert_eq!(Packet::Disconnect.encode().unwrap(), [0xe0, 0]);
+    }
+
+    #[test]
+    fn a_packet_over_the_cap_is_refused_before_its_body_is_read() {
+        // 256 MiB announced, four bytes present: refused, no allocation.
+        assert!(refused(&[0x30, 0xff, 0xff, 0xff, 0x7f, 0, 1, b't']));
+        assert!(matches!(
+            read_incoming(&mut &[0x40u8, 3, 0, 1, 0][..], 2),
+            Ok(Err(PacketError::Malformed(_)))
+        ));
+    }
+
+    #[test]
+    fn a_packet_cut_short_is_the_connection_failing() {
+        for cut in [&[][..], &[0x40], &[0x40, 2], &[0x40, 2, 0], &[0x20, 0x80]] {
+            let e = read(cut).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{cut:?}");
+        }
+    }
+
+    #[test]
+    fn one_packet_is_read_and_the_next_left_in_place() {
+        let two = [0x40, 2, 0, 7, 0xd0, 0];
+        let mut r = &two[..];
         assert_eq!(
-            Packet::Puback { packet_id: 0x0102 }.encode().unwrap(),
-            [0x40, 2, 1, 2]
+            read_incoming(&mut r, 1024).unwrap(),
+            Ok(Incoming::Puback { packet_id: 7 })
         );
-        assert!(Packet::Puback { packet_id: 0 }.encode().is_err());
-    }
-
-    #[test]
-    fn malformed_small_packets_are_errors() {
-        assert!(decode(&[0x40, 2, 0, 0]).is_err(), "puback id 0");
-        assert!(decode(&[0x40, 1, 0]).is_err(), "short puback");
-        assert!(decode(&[0xd0, 1, 0]).is_err(), "pingresp with a body");
-        assert!(decode(&[0xd1, 0]).is_err(), "pingresp with flags");
-        assert!(decode(&[0x00, 0]).is_err(), "type 0");
-        assert!(decode(&[0xf0, 0]).is_err(), "type 15");
-        assert!(decode(&[0x80, 0]).is_err(), "SUBSCRIBE is not ours");
-    }
-
-    #[test]
-    fn decode_reads_one_packet_and_reports_its_length() {
-        let mut two = Packet::Puback { packet_id: 7 }.encode().unwrap();
-        two.extend(Packet::Pingresp.encode().unwrap());
-        let (p, used) = decode(&two).unwrap().unwrap();
-        assert_eq!(p, Packet::Puback { packet_id: 7 });
-        assert_eq!(decode(&two[used..]).unwrap().unwrap().0, Packet::Pingresp);
-    }
-
-    #[test]
-    fn a_huge_claimed_length_is_incomplete_not_a_crash() {
-        // 256 MiB announced, four bytes present: needs more, no allocation.
-        assert_eq!(
-            decode(&[0x30, 0xff, 0xff, 0xff, 0x7f, 0, 1, b't']),
-            Ok(None)
-        );
+        assert_eq!(read_incoming(&mut r, 1024).unwrap(), Ok(Incoming::Pingresp));
     }
 
     #[test]
@@ -884,7 +715,7 @@ mod tests {
                 *b = x as u8;
             }
             let len = (x % 13) as usize;
-            let _ = decode(&buf[..len]);
+            let _ = read(&buf[..len]);
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Error texts never repeat the URL, since it may hold a password.
 
-use super::{MqttSettings, DEFAULT_CLIENT_ID, DEFAULT_KEEPALIVE};
+use super::{MqttSettings, DEFAULT_ANSWER_TIMEOUT, DEFAULT_CLIENT_ID, DEFAULT_KEEPALIVE};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 
@@ -17,7 +17,8 @@ fn bad(what: impl std::fmt::Display) -> Error {
 }
 
 /// Parses the broker URL into settings with the defaults of the rest:
-/// client id `withings-relay`, keepalive 60 s, no Will, no extra CA.
+/// client id `withings-relay`, keepalive 60 s, answer timeout 10 s, no
+/// Will, no extra CA.
 ///
 /// User and password are percent-decoded (`%40` for `@`, `%3A` for `:`);
 /// an empty password counts as none. An IPv6 address goes in brackets.
@@ -81,6 +82,7 @@ pub fn parse_url(url: &str) -> Result<MqttSettings> {
         ca_file: None,
         client_id: DEFAULT_CLIENT_ID.to_string(),
         keepalive: DEFAULT_KEEPALIVE,
+        answer_timeout: DEFAULT_ANSWER_TIMEOUT,
         will: None,
     })
 }

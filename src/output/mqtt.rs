@@ -7,7 +7,7 @@
 
 use super::hass;
 use super::Sink;
-use crate::error::Result;
+use crate::error::{Fix, Result};
 use crate::mqtt::{Client, MqttSettings};
 use crate::record::RecordView;
 use crate::store::atomic;
@@ -124,7 +124,7 @@ pub struct MqttSink {
 
 impl MqttSink {
     pub fn new(settings: MqttSettings, topics: Topics, known_path: PathBuf) -> Result<MqttSink> {
-        let known = atomic::read_json(&known_path)?.unwrap_or_default();
+        let known = atomic::read_json(&known_path, Fix::MqttSensors)?.unwrap_or_default();
         Ok(MqttSink {
             settings,
             topics,

@@ -3,7 +3,7 @@
 //! kill -9 or power cut leaves either the old or the new file, never a torn
 //! one.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fs::{self, File, OpenOptions};
@@ -41,23 +41,21 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Corrupt {
-        path: path.into(),
-        detail: e.to_string(),
-    })?;
+    // Only a map with non-string keys or a failing Serialize impl can fail
+    // here: a bug, not a damaged file.
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| Error::corrupt(path, e, Fix::Report))?;
     bytes.push(b'\n');
     write(path, &bytes)
 }
 
-/// The file's JSON, or None when it does not exist.
-pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+/// The file's JSON, or None when it does not exist. A file that does not
+/// parse is [`Error::Corrupt`] with `if_damaged`, what fits that file.
+pub fn read_json<T: DeserializeOwned>(path: &Path, if_damaged: Fix) -> Result<Option<T>> {
     match fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Corrupt {
-                path: path.into(),
-                detail: e.to_string(),
-            }),
+            .map_err(|e| Error::corrupt(path, e, if_damaged)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path, e)),
     }
@@ -147,10 +145,13 @@ mod tests {
     fn read_json_tells_missing_from_corrupt() {
         let dir = TestDir::new("atomic-read");
         let path = dir.path().join("v.json");
-        assert_eq!(read_json::<u32>(&path).unwrap(), None);
+        assert_eq!(read_json::<u32>(&path, Fix::Relink).unwrap(), None);
         fs::write(&path, b"{\"half").unwrap();
-        let err = read_json::<u32>(&path).unwrap_err().to_string();
-        assert!(err.contains("damaged"), "{err}");
+        let err = read_json::<u32>(&path, Fix::SyncState).unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { path: p, fix: Fix::SyncState, .. } if *p == path),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! memory, because `authorize` and `serve` are separate processes.
 
 use super::atomic;
-use crate::error::Result;
+use crate::error::{Fix, Result};
 use crate::secret::{is_hex_token, random_hex};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ impl LinkNonces {
             return Ok(NonceCheck::Unknown);
         }
         let path = self.dir.join(nonce);
-        let issued: Option<Issued> = atomic::read_json(&path).unwrap_or(None);
+        let issued: Option<Issued> = atomic::read_json(&path, Fix::AuthLink).unwrap_or(None);
         let Some(issued) = issued else {
             return Ok(NonceCheck::Unknown);
         };
@@ -88,7 +88,7 @@ impl LinkNonces {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if let Ok(Some(issued)) = atomic::read_json::<Issued>(&path) {
+            if let Ok(Some(issued)) = atomic::read_json::<Issued>(&path, Fix::AuthLink) {
                 if !is_fresh(issued.created, now) {
                     let _ = std::fs::remove_file(&path);
                 }

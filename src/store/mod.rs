@@ -8,9 +8,14 @@
 //! queue/*.json        acknowledged notifications not yet synced
 //! auth/<nonce>        authorization links not yet used (OAuth `state`)
 //! locks/<id>.lock     per-user refresh lock
-//! outbox/             emitted groups each sink has yet to deliver
+//! outbox/records/     emitted groups some sink has yet to deliver, as <seq>.json
+//! outbox/<sink>.cursor  the last <seq> each sink delivered
+//! outbox/rejected/    outbox records that could not be read back, moved
+//!                     aside by the couriers
 //! rejected/           groups Withings sent that could not be read, verbatim,
 //!                     as <userid>-<grpid>-<modified>.json
+//! mqtt-sensors.json   sensors announced to Home Assistant
+//! format              the layout version of this directory
 //! ```
 //!
 //! Every file is written with [`atomic::write`] and is mode 0600.
@@ -36,7 +41,7 @@ pub use rejected::Rejects;
 pub use syncstate::{SyncState, OVERLAP_SECS};
 pub use users::UserRecord;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use crate::secret::{is_hex_token, random_hex, Secret};
 use std::path::{Path, PathBuf};
 
@@ -133,6 +138,14 @@ impl StateDir {
         for sub in SUBDIRS {
             removed += atomic::sweep_temp_files(&self.root.join(sub))?;
         }
+        // Cursors are written in outbox/, records in outbox/records/; both
+        // appear only once `serve` has run.
+        for sub in ["outbox", "outbox/records"] {
+            let dir = self.root.join(sub);
+            if dir.is_dir() {
+                removed += atomic::sweep_temp_files(&dir)?;
+            }
+        }
         Ok(removed)
     }
 
@@ -151,10 +164,11 @@ impl StateDir {
             Ok(text) if is_hex_token(text.trim(), WEBHOOK_SECRET_BYTES * 2) => {
                 Ok(Secret::new(text.trim()))
             }
-            Ok(_) => Err(Error::Corrupt {
+            Ok(_) => Err(Error::corrupt(
                 path,
-                detail: "it is not 32 hex digits".into(),
-            }),
+                "it is not 32 hex digits",
+                Fix::WebhookSecret,
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let fresh = random_hex(WEBHOOK_SECRET_BYTES)?;
                 atomic::write(&path, format!("{fresh}\n").as_bytes())?;
@@ -181,6 +195,25 @@ mod tests {
             .unwrap();
         assert_eq!(first, again);
         assert!(is_hex_token(first.expose(), 32));
+    }
+
+    #[test]
+    fn temp_files_are_swept_from_the_outbox_too() {
+        let dir = TestDir::new("state-sweep");
+        let state = StateDir::open(dir.path()).unwrap();
+        assert_eq!(state.sweep_temp_files().unwrap(), 0, "no outbox yet");
+        let outbox = state.outbox(&["output"]).unwrap();
+        outbox.append("kept").unwrap();
+        for temp in [
+            "outbox/.tmp-1-0-output.cursor",
+            "outbox/records/.tmp-1-1-00000000000000000002.json",
+            "users/.tmp-1-2-42.json",
+        ] {
+            std::fs::write(dir.path().join(temp), b"partial").unwrap();
+        }
+        assert_eq!(state.sweep_temp_files().unwrap(), 3);
+        assert_eq!(outbox.pending("output").unwrap().len(), 1);
+        assert!(dir.path().join("outbox/output.cursor").exists());
     }
 
     #[test]

@@ -4,14 +4,19 @@
 //! down falls behind and catches up in order when it is back; records every
 //! sink has passed are deleted. One write per group, however many sinks,
 //! so a failure can never leave a group queued for some sinks only.
+//!
+//! A record that cannot be read back (not UTF-8, not a record) would block
+//! every sink behind it for good: the couriers move it to
+//! `outbox/rejected/<seq>.json` instead, for every sink at once, and go on.
 
 use super::atomic;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub struct Outbox {
     dir: PathBuf,
+    /// The sinks configured now: a record leaves once all of them have it.
     sinks: Vec<String>,
     /// The next sequence number. A plain u64 behind a lock: 32-bit MIPS has
     /// no 64-bit atomics.
@@ -29,9 +34,10 @@ fn seq_of(path: &Path) -> Option<u64> {
 impl Outbox {
     /// Opens the outbox for these sinks. A sink seen for the first time
     /// starts at the end: it gets what arrives from now on, not history.
+    /// Leftover temp files are `StateDir::sweep_temp_files`'s to remove.
     pub fn open(dir: &Path, sinks: &[&str]) -> Result<Outbox> {
         atomic::ensure_dir(&dir.join("records"))?;
-        atomic::sweep_temp_files(&dir.join("records"))?;
+        atomic::ensure_dir(&dir.join("rejected"))?;
         let mut outbox = Outbox {
             dir: dir.to_path_buf(),
             sinks: sinks.iter().map(|s| s.to_string()).collect(),
@@ -53,16 +59,12 @@ impl Outbox {
         Ok(outbox)
     }
 
-    pub fn sinks(&self) -> &[String] {
-        &self.sinks
-    }
-
     fn cursor_path(&self, sink: &str) -> PathBuf {
         self.dir.join(format!("{sink}.cursor"))
     }
 
     fn stored_cursor(&self, sink: &str) -> Result<Option<u64>> {
-        atomic::read_json(&self.cursor_path(sink))
+        atomic::read_json(&self.cursor_path(sink), Fix::OutboxCursor)
     }
 
     /// The last sequence number `sink` delivered.
@@ -81,7 +83,7 @@ impl Outbox {
         let mut next = self
             .next_seq
             .lock()
-            .map_err(|_| Error::Transport("outbox lock poisoned".into()))?;
+            .map_err(|_| Error::Internal("the outbox's sequence lock is poisoned"))?;
         let seq = *next;
         atomic::write(&self.record_path(seq), line.as_bytes())?;
         *next += 1;
@@ -104,16 +106,50 @@ impl Outbox {
         Ok(records)
     }
 
-    /// The records `sink` has not delivered yet, oldest first, with their text.
-    pub fn pending(&self, sink: &str) -> Result<Vec<(u64, String)>> {
+    /// The records `sink` has not delivered yet, oldest first.
+    pub fn waiting(&self, sink: &str) -> Result<Vec<(u64, PathBuf)>> {
         let cursor = self.cursor(sink)?;
-        let mut out = Vec::new();
-        for (seq, path) in self.records()? {
-            if seq > cursor {
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
-                out.push((seq, text));
+        let mut records = self.records()?;
+        records.retain(|(seq, _)| *seq > cursor);
+        Ok(records)
+    }
+
+    /// The text of the record at `path`; None when it is gone (another
+    /// courier moved it aside). Bytes that are not UTF-8 are a damaged
+    /// record ([`Fix::OutboxRecord`]); other failures are the disk's.
+    pub fn read(&self, path: &Path) -> Result<Option<String>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Err(Error::corrupt(path, e, Fix::OutboxRecord))
             }
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// Moves the record at `path` to `outbox/rejected/`, for every sink at
+    /// once, and returns where it went; None when another courier was first.
+    pub fn reject(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let rejected = self.dir.join("rejected");
+        let to = rejected.join(path.file_name().unwrap_or_default());
+        match std::fs::rename(path, &to) {
+            Ok(()) => {
+                atomic::sync_dir(&rejected)?;
+                atomic::sync_dir(path.parent().unwrap_or(&self.dir))?;
+                Ok(Some(to))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io("move aside", path, e)),
+        }
+    }
+
+    /// The records `sink` has not delivered yet, oldest first, with their text.
+    #[cfg(test)]
+    pub fn pending(&self, sink: &str) -> Result<Vec<(u64, String)>> {
+        let mut out = Vec::new();
+        for (seq, path) in self.waiting(sink)? {
+            out.extend(self.read(&path)?.map(|text| (seq, text)));
         }
         Ok(out)
     }
@@ -176,6 +212,45 @@ mod tests {
             "never reuses a delivered number"
         );
         assert_eq!(again.pending("output").unwrap(), vec![(3, "c".to_string())]);
+    }
+
+    #[test]
+    fn a_rejected_record_leaves_every_sink_and_numbering_goes_on() {
+        let dir = TestDir::new("outbox-reject");
+        let outbox = Outbox::open(dir.path(), &["output", "mqtt"]).unwrap();
+        outbox.append("a").unwrap();
+        outbox.append("b").unwrap();
+        let (seq, path) = outbox.waiting("mqtt").unwrap().remove(0);
+        assert_eq!(seq, 1);
+        let moved = outbox.reject(&path).unwrap().unwrap();
+        assert_eq!(
+            moved,
+            dir.path().join("rejected").join(path.file_name().unwrap())
+        );
+        assert_eq!(std::fs::read_to_string(&moved).unwrap(), "a");
+        assert_eq!(outbox.reject(&path).unwrap(), None, "already moved");
+        assert_eq!(outbox.read(&path).unwrap(), None, "gone for every sink");
+        assert_eq!(
+            outbox.pending("output").unwrap(),
+            vec![(2, "b".to_string())]
+        );
+        assert_eq!(outbox.append("c").unwrap(), 3);
+    }
+
+    #[test]
+    fn a_record_that_is_not_utf8_is_damaged_not_a_disk_error() {
+        let dir = TestDir::new("outbox-binary");
+        let outbox = Outbox::open(dir.path(), &["output"]).unwrap();
+        let seq = outbox.append("x").unwrap();
+        std::fs::write(outbox.record_path(seq), b"\xff\xfe").unwrap();
+        let (_, path) = outbox.waiting("output").unwrap().remove(0);
+        assert!(matches!(
+            outbox.read(&path),
+            Err(Error::Corrupt {
+                fix: Fix::OutboxRecord,
+                ..
+            })
+        ));
     }
 
     #[test]

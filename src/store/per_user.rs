@@ -2,7 +2,7 @@
 //! Tokens (`users/`) and sync positions (`sync/`) are both kept this way.
 
 use super::atomic;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fix, Result};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::marker::PhantomData;
@@ -26,6 +26,9 @@ pub fn checked_userid(userid: &str) -> Result<&str> {
 
 /// What a per-user file holds.
 pub trait UserFile: Serialize + DeserializeOwned {
+    /// What the user should do when such a file is damaged.
+    const IF_DAMAGED: Fix;
+
     /// The user the value names itself, if it does: a file whose content
     /// names another user than its file name is damaged, not to be trusted.
     fn owner(&self) -> Option<&str> {
@@ -52,22 +55,22 @@ impl<T: UserFile> PerUser<T> {
 
     pub fn load(&self, userid: &str) -> Result<Option<T>> {
         let path = self.path(userid)?;
-        let value: Option<T> = atomic::read_json(&path)?;
+        let value: Option<T> = atomic::read_json(&path, T::IF_DAMAGED)?;
         match value.as_ref().and_then(UserFile::owner) {
-            Some(owner) if owner != userid => Err(Error::Corrupt {
+            Some(owner) if owner != userid => Err(Error::corrupt(
                 path,
-                detail: format!("it holds user {owner}"),
-            }),
+                format!("it holds user {owner}"),
+                T::IF_DAMAGED,
+            )),
             _ => Ok(value),
         }
     }
 
     pub fn save(&self, userid: &str, value: &T) -> Result<()> {
-        if let Some(owner) = value.owner().filter(|owner| *owner != userid) {
-            return Err(Error::UnknownUser(format!(
-                "{} (the record names user {owner})",
-                userid.escape_debug()
-            )));
+        if value.owner().is_some_and(|owner| owner != userid) {
+            return Err(Error::Internal(
+                "a user's record was about to be saved under another user's id",
+            ));
         }
         atomic::write_json(&self.path(userid)?, value)
     }
@@ -110,6 +113,8 @@ mod tests {
     }
 
     impl UserFile for Named {
+        const IF_DAMAGED: Fix = Fix::Relink;
+
         fn owner(&self) -> Option<&str> {
             Some(&self.userid)
         }
@@ -141,7 +146,13 @@ mod tests {
         let files = PerUser::<Named>::new(dir.path().to_path_buf());
         assert!(files.save("42", &named("43", 1)).is_err());
         std::fs::write(dir.path().join("42.json"), r#"{"userid":"43","n":1}"#).unwrap();
-        assert!(matches!(files.load("42"), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            files.load("42"),
+            Err(Error::Corrupt {
+                fix: Fix::Relink,
+                ..
+            })
+        ));
     }
 
     #[test]

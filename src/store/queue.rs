@@ -1,19 +1,20 @@
 //! The durable queue of acknowledged notifications: one file each in
 //! `queue/`, written before the webhook answers 200 and removed only after
-//! the sync it asked for succeeded. The name carries the user id, so the
-//! worker groups work without reading every file.
+//! the sync it asked for succeeded. The name carries the arrival order and
+//! the user id, which is all the worker needs: a notification is only a
+//! hint to sync that user from its cursor (facts sheet §2.3), so no file
+//! is ever read.
 
 use super::atomic;
 use super::per_user::{checked_userid, is_valid_userid};
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What Withings posted (facts sheet §3.3), as validated by the webhook.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
     pub userid: String,
     pub appli: i64,
@@ -34,7 +35,9 @@ impl Queue {
     }
 
     /// Stores the notification durably; when this returns Ok it survives a
-    /// kill -9 or power cut.
+    /// kill -9 or power cut. The file holds `{}`: its name is what counts.
+    /// (Earlier relays wrote the notification's fields, which nothing read;
+    /// their files are taken by name like any other.)
     pub fn push(&self, n: &Notification) -> Result<()> {
         let userid = checked_userid(&n.userid)?;
         // Nanoseconds + pid + a sequence keep names unique across restarts
@@ -44,7 +47,7 @@ impl Queue {
             .map_or(0, |d| d.as_nanos());
         let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let name = format!("{nanos:020}-{}-{seq}-{userid}.json", std::process::id());
-        atomic::write_json(&self.dir.join(name), n)
+        atomic::write(&self.dir.join(name), b"{}\n")
     }
 
     /// Pending notification files, grouped by user id.
@@ -107,10 +110,20 @@ mod tests {
         let pending = q.pending().unwrap();
         assert_eq!(pending["11"].len(), 2, "repeated deliveries are all kept");
         assert_eq!(pending["22"].len(), 1);
-        let stored: Notification = atomic::read_json(&pending["22"][0]).unwrap().unwrap();
-        assert_eq!(stored, note("22"));
+        let name = pending["22"][0].file_name().unwrap().to_str().unwrap();
+        assert!(name.ends_with("-22.json"), "{name}");
         q.remove(&pending["11"]).unwrap();
         assert!(!q.pending().unwrap().contains_key("11"));
+    }
+
+    #[test]
+    fn a_file_of_an_earlier_relay_is_pending_by_its_name() {
+        let dir = TestDir::new("queue-old");
+        let q = Queue::new(dir.path().to_path_buf());
+        let old = r#"{"userid":"33","appli":1,"startdate":1,"enddate":2,"received_at":3}"#;
+        let path = dir.path().join("00000001700000000000000-42-0-33.json");
+        std::fs::write(&path, old).unwrap();
+        assert_eq!(q.pending().unwrap()["33"], [path]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! pairs already handled inside that overlap, so re-read groups are dropped.
 
 use super::per_user::UserFile;
+use crate::error::Fix;
 use serde::{Deserialize, Serialize};
 
 /// How far below the cursor each sync asks again, in seconds.
@@ -82,7 +83,9 @@ impl SyncState {
     }
 }
 
-impl UserFile for SyncState {}
+impl UserFile for SyncState {
+    const IF_DAMAGED: Fix = Fix::SyncState;
+}
 
 #[cfg(test)]
 mod tests {

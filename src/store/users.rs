@@ -2,6 +2,7 @@
 //! `users/<userid>.json`.
 
 use super::per_user::UserFile;
+use crate::error::Fix;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +24,8 @@ pub struct UserRecord {
 }
 
 impl UserFile for UserRecord {
+    const IF_DAMAGED: Fix = Fix::Relink;
+
     fn owner(&self) -> Option<&str> {
         Some(&self.userid)
     }

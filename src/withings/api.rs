@@ -2,14 +2,16 @@
 //! `{"status", "body"}` envelope. Errors arrive as HTTP 200 with a non-zero
 //! status (facts sheet §0), so HTTP success means little here.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::secret::Secret;
+use crate::tls_roots;
 use crate::weburl::{encode_query, BaseUrl};
+use rustls::pki_types::CertificateDer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
 
 /// getmeas pages are small; this only stops a misbehaving server from
@@ -32,7 +34,7 @@ pub struct Api {
     base: BaseUrl,
     /// Tried in order; a later one only when an earlier one's TLS
     /// verification failed. That is how `--ca-file` adds a CA to the bundled
-    /// roots: ureq takes one root set per agent.
+    /// roots: ureq takes one root set per agent (see `tls_roots.rs`).
     agents: Vec<Agent>,
 }
 
@@ -55,11 +57,23 @@ fn is_tls_failure(e: &ureq::Error) -> bool {
     }
 }
 
+/// Pure: what kind of failure a ureq error is.
+fn kind_of(e: &ureq::Error) -> WithingsKind {
+    match e {
+        ureq::Error::Timeout(_) => WithingsKind::Timeout,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => WithingsKind::Timeout,
+        e if is_tls_failure(e) => WithingsKind::Tls(e.to_string()),
+        e => WithingsKind::Unreachable(e.to_string()),
+    }
+}
+
 impl Api {
-    pub fn new(base: BaseUrl, extra_ca: Vec<Certificate<'static>>) -> Api {
+    /// `extra_ca`: the `--ca-file` certificates, from [`tls_roots::read_pem`].
+    pub fn new(base: BaseUrl, extra_ca: Vec<CertificateDer<'static>>) -> Api {
         let mut agents = Vec::new();
         if !extra_ca.is_empty() {
-            agents.push(agent(RootCerts::new_with_certs(&extra_ca)));
+            let certs = tls_roots::for_ureq(&extra_ca);
+            agents.push(agent(RootCerts::new_with_certs(&certs)));
         }
         agents.push(agent(RootCerts::WebPki));
         Api { base, agents }
@@ -100,13 +114,11 @@ impl Api {
             match request.send(&body) {
                 Ok(response) => return read_answer(what, response),
                 Err(e) if is_tls_failure(&e) => last_err = Some(e),
-                Err(e) => return Err(Error::Transport(format!("{what}: {e}"))),
+                Err(e) => return Err(Error::withings(what, kind_of(&e))),
             }
         }
         let e = last_err.map_or_else(String::new, |e| e.to_string());
-        Err(Error::Transport(format!(
-            "{what}: TLS failed ({e}); if Withings is reached through a proxy with its own CA, pass it with --ca-file"
-        )))
+        Err(Error::withings(what, WithingsKind::Tls(e)))
     }
 }
 
@@ -120,9 +132,17 @@ fn read_answer(
         .with_config()
         .limit(MAX_RESPONSE_BYTES)
         .read_to_string()
-        .map_err(|e| Error::Transport(format!("{what}: reading the answer failed: {e}")))?;
+        .map_err(|e| {
+            let kind = match kind_of(&e) {
+                WithingsKind::Unreachable(why) => {
+                    WithingsKind::Unreachable(format!("reading the answer failed: {why}"))
+                }
+                other => other,
+            };
+            Error::withings(what, kind)
+        })?;
     if http_status != 200 {
-        return Err(Error::Transport(format!("{what}: HTTP {http_status}")));
+        return Err(Error::withings(what, WithingsKind::HttpStatus(http_status)));
     }
     Ok(text)
 }
@@ -130,16 +150,16 @@ fn read_answer(
 /// Pure: the `body` of a successful envelope, or the error it carries.
 pub fn parse_envelope(what: &'static str, text: &str) -> Result<Value> {
     serde_json::from_str(envelope_body(what, text)?)
-        .map_err(|e| Error::Transport(format!("{what}: the answer is not Withings JSON ({e})")))
+        .map_err(|e| Error::withings(what, WithingsKind::NotEnvelope(e.to_string())))
 }
 
 /// Pure: the `body` of a successful envelope as its JSON text, exactly as
 /// sent (`null` when there is none), or the error the envelope carries.
 pub fn envelope_body<'a>(what: &'static str, text: &'a str) -> Result<&'a str> {
-    // Not JSON at all (a proxy's HTML page, an answer cut short) is a
-    // transport problem: it tends to pass, unlike a body of the wrong shape.
+    // Not JSON at all (a proxy's HTML page, an answer cut short) tends to
+    // pass, unlike a body of the wrong shape.
     let envelope: Envelope = serde_json::from_str(text)
-        .map_err(|e| Error::Transport(format!("{what}: the answer is not Withings JSON ({e})")))?;
+        .map_err(|e| Error::withings(what, WithingsKind::NotEnvelope(e.to_string())))?;
     if envelope.status != 0 {
         return Err(Error::Api {
             endpoint: what,
@@ -194,6 +214,15 @@ mod tests {
     #[test]
     fn truncated_json_is_a_transport_error() {
         let err = parse_envelope("measure getmeas", r#"{"status":0,"body":{"meas"#).unwrap_err();
-        assert!(matches!(err, Error::Transport(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Error::Withings {
+                    kind: WithingsKind::NotEnvelope(_),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 }

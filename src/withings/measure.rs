@@ -6,7 +6,7 @@
 //! ids may be strings or integers.
 
 use super::api::{self, Api};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::lenient;
 use crate::secret::Secret;
 use serde::Deserialize;
@@ -96,9 +96,10 @@ struct RawPage<'a> {
 /// is not the documented shape; a group that is not comes back rejected.
 pub fn parse_page(body: &str) -> Result<Page> {
     let page: RawPage = serde_json::from_str(body).map_err(|e| {
-        Error::Malformed(format!(
-            "measure getmeas: the page is not the documented shape ({e})"
-        ))
+        Error::withings(
+            GETMEAS,
+            WithingsKind::Malformed(format!("the page is not the documented shape ({e})")),
+        )
     })?;
     Ok(Page {
         measuregrps: page.measuregrps.into_iter().map(parse_group).collect(),
@@ -210,10 +211,12 @@ fn read_measure(i: usize, m: &Value) -> std::result::Result<Measure, String> {
     })
 }
 
+/// The call's name in errors and logs.
+pub const GETMEAS: &str = "measure getmeas";
+
 /// One page of real measurements (category 1, not goals) changed since
 /// `lastupdate`.
 pub fn getmeas(api: &Api, token: &Secret, lastupdate: i64, offset: Option<i64>) -> Result<Page> {
-    const WHAT: &str = "measure getmeas";
     let lastupdate = lastupdate.to_string();
     let offset = offset.map(|o| o.to_string());
     let mut form = vec![
@@ -224,8 +227,8 @@ pub fn getmeas(api: &Api, token: &Secret, lastupdate: i64, offset: Option<i64>) 
     if let Some(o) = &offset {
         form.push(("offset", o));
     }
-    let text = api.post_text(WHAT, "/measure", Some(token), &form)?;
-    parse_page(api::envelope_body(WHAT, &text)?)
+    let text = api.post_text(GETMEAS, "/measure", Some(token), &form)?;
+    parse_page(api::envelope_body(GETMEAS, &text)?)
 }
 
 #[cfg(test)]
@@ -292,7 +295,12 @@ mod tests {
             r#"{"measuregrps": [], "offset": "next"}"#,
         ] {
             match parse_page(body) {
-                Err(e @ Error::Malformed(_)) => {
+                Err(
+                    e @ Error::Withings {
+                        kind: WithingsKind::Malformed(_),
+                        ..
+                    },
+                ) => {
                     assert!(!e.to_string().contains("unreachable"), "{e}")
                 }
                 other => panic!("{body}: {other:?}"),

@@ -3,14 +3,16 @@
 //! `action=requesttoken` and the secret in the body.
 
 use super::api::Api;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, WithingsKind};
 use crate::lenient;
 use crate::secret::Secret;
 use crate::weburl::{encode_query, BaseUrl};
 use serde::Deserialize;
 
-/// Only spot measurements are needed: getmeas and notify for applis 1, 2,
-/// 4 (facts sheet §1.2, §3.3). Comma-separated, never space-separated.
+/// Only spot measurements are needed: getmeas, and notify for the applis
+/// of [`crate::webhook::MEASURE_APPLIS`] (1, 2, 4 and 58), all under
+/// `user.metrics` (facts sheet §1.2, §3.3). Comma-separated, never
+/// space-separated.
 pub const SCOPE: &str = "user.metrics";
 
 #[derive(Clone, Debug)]
@@ -57,11 +59,14 @@ pub fn authorize_url(
     )
 }
 
-fn parse_tokens(body: serde_json::Value) -> Result<TokenSet> {
+/// A status-0 answer without the documented token fields (facts sheet
+/// §1.3) is a malformed answer, not an outage.
+fn parse_tokens(call: &'static str, body: serde_json::Value) -> Result<TokenSet> {
     serde_json::from_value(body).map_err(|e| {
-        Error::Transport(format!(
-            "oauth2 requesttoken: unexpected token answer ({e})"
-        ))
+        Error::withings(
+            call,
+            WithingsKind::Malformed(format!("unexpected token answer ({e})")),
+        )
     })
 }
 
@@ -72,8 +77,9 @@ pub fn exchange_code(
     code: &str,
     redirect_uri: &str,
 ) -> Result<TokenSet> {
+    const CALL: &str = "oauth2 requesttoken";
     let body = api.post(
-        "oauth2 requesttoken",
+        CALL,
         "/v2/oauth2",
         None,
         &[
@@ -85,14 +91,15 @@ pub fn exchange_code(
             ("redirect_uri", redirect_uri),
         ],
     )?;
-    parse_tokens(body)
+    parse_tokens(CALL, body)
 }
 
 /// Gets a new token pair. The old refresh token dies once the new access
 /// token is used, so the caller persists the result before using it.
 pub fn refresh(api: &Api, creds: &Credentials, refresh_token: &Secret) -> Result<TokenSet> {
+    const CALL: &str = "oauth2 refresh";
     let body = api.post(
-        "oauth2 refresh",
+        CALL,
         "/v2/oauth2",
         None,
         &[
@@ -103,7 +110,7 @@ pub fn refresh(api: &Api, creds: &Credentials, refresh_token: &Secret) -> Result
             ("refresh_token", refresh_token.expose()),
         ],
     )?;
-    parse_tokens(body)
+    parse_tokens(CALL, body)
 }
 
 #[cfg(test)]
@@ -128,7 +135,7 @@ mod tests {
                 r#"{{"userid":{userid},"access_token":"a","refresh_token":"r","expires_in":10800,"scope":"user.metrics","csrf_token":"x","token_type":"Bearer"}}"#
             ))
             .unwrap();
-            let t = parse_tokens(body).unwrap();
+            let t = parse_tokens("oauth2 requesttoken", body).unwrap();
             assert_eq!(t.userid, "12345678");
             assert_eq!(t.expires_in, 10800);
         }
