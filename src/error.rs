@@ -36,6 +36,10 @@ pub enum Error {
     /// The MQTT broker could not be reached, refused us, or broke the
     /// protocol. The text says which and what to check.
     Mqtt(String),
+    /// The listening socket stopped working (accept kept failing) or the
+    /// request threads could not start: `serve` ends so that procd or
+    /// systemd starts the relay afresh.
+    Listen(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -97,6 +101,10 @@ impl fmt::Display for Error {
             ),
             Error::Output { sink, source } => write!(f, "cannot write to {sink}: {source}"),
             Error::Mqtt(text) => write!(f, "mqtt: {text}"),
+            Error::Listen(text) => write!(
+                f,
+                "stopped serving: {text} (exiting so that procd or systemd restarts the relay; if it recurs, check `ulimit -n` and the task limit)"
+            ),
         }
     }
 }

@@ -33,7 +33,6 @@ fn init_logging(level: &str) -> Result<(), String> {
         .with_module_level("ureq", LevelFilter::Warn)
         .with_module_level("ureq_proto", LevelFilter::Warn)
         .with_module_level("rustls", LevelFilter::Warn)
-        .with_module_level("tiny_http", LevelFilter::Warn)
         .init()
         .map_err(|e| e.to_string())
 }

@@ -33,7 +33,9 @@ pub fn classify(e: &Error) -> Disposition {
             | Family::Unauthorized
             | Family::NotImplemented => Disposition::Persistent,
         },
-        Error::Corrupt { .. } | Error::Config(_) | Error::UnknownUser(_) => Disposition::Persistent,
+        Error::Corrupt { .. } | Error::Config(_) | Error::UnknownUser(_) | Error::Listen(_) => {
+            Disposition::Persistent
+        }
     }
 }
 

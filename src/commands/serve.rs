@@ -108,6 +108,8 @@ pub fn run(cli: &Cli, args: &Serve, env: Env) -> Result<()> {
         linker,
         clock,
     };
-    http::serve(listener, Arc::new(routes), BODY_LIMIT);
-    Ok(())
+    // serve returns only when the listener broke: exit non-zero so that
+    // procd or systemd restarts the relay, never a silent 0.
+    let Err(e) = http::serve(listener, Arc::new(routes), BODY_LIMIT);
+    Err(e)
 }
