@@ -25,11 +25,21 @@ pub fn bin() -> PathBuf {
 /// A command that runs the relay binary (under the emulator, if any), with
 /// the fake's credentials in the environment, never in argv.
 pub fn command() -> Command {
-    let mut cmd = match std::env::var("RELAY_RUNNER").ok().filter(|r| !r.is_empty()) {
-        Some(runner) => {
-            let mut parts = runner.split_whitespace();
-            let mut c = Command::new(parts.next().unwrap());
-            c.args(parts).arg(bin());
+    command_via(&[])
+}
+
+/// Like [`command`], started through `wrapper` (a program and its first
+/// arguments, such as a shell that lowers a limit and execs the rest).
+pub fn command_via(wrapper: &[String]) -> Command {
+    let runner = std::env::var("RELAY_RUNNER").unwrap_or_default();
+    let mut words = wrapper
+        .iter()
+        .map(String::as_str)
+        .chain(runner.split_whitespace());
+    let mut cmd = match words.next() {
+        Some(first) => {
+            let mut c = Command::new(first);
+            c.args(words).arg(bin());
             c
         }
         None => Command::new(bin()),
@@ -137,6 +147,8 @@ pub struct Relay {
     pub output: PathBuf,
     pub log: PathBuf,
     pub api_url: String,
+    /// Runs `serve` through this (see [`command_via`]); empty: directly.
+    pub wrapper: Vec<String>,
     extra: Vec<String>,
 }
 
@@ -158,6 +170,7 @@ impl Relay {
             output: dir.join("out.jsonl"),
             log: dir.join("relay.log"),
             api_url: fake.url(),
+            wrapper: Vec::new(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -195,7 +208,7 @@ impl Relay {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = command()
+        let child = command_via(&self.wrapper)
             .args(self.shared_args())
             .arg("serve")
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
@@ -216,6 +229,13 @@ impl Relay {
     /// The process id of the running `serve`.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// How the relay ended, if it has (None while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// SIGKILL: no chance to clean up, as in a power cut.
