@@ -8,7 +8,7 @@ mod parse;
 mod server;
 
 pub use conn::Transport;
-pub use server::{bind, serve, serve_with, Limits, Listen};
+pub use server::{bind, serve, Listen};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

@@ -10,7 +10,10 @@
 //! - Every socket is non-blocking; the collecting thread reads what has
 //!   arrived on each and sleeps a few milliseconds when nothing has, so
 //!   slow senders cost a buffer each, never a thread, and a request is
-//!   handled as soon as its last byte is in.
+//!   handled as soon as its last byte is in. Handler threads only ever see
+//!   complete requests: a pool that read heads itself would let N slow
+//!   clients delay a webhook by about N / threads × the deadline; here
+//!   they cannot hold a handler thread at all.
 //! - A request must arrive whole within a deadline, checked by the clock
 //!   between reads, so dripping a byte a second does not extend it.
 //! - Heads over 8 KiB get 431 and bodies over the limit 413 at once,
@@ -524,7 +527,11 @@ fn work<S: Transport>(
         let sent = write_all_until(&mut conn.stream, &bytes, Instant::now() + write);
         let back = match sent {
             Ok(()) if keep_alive => Some(conn),
-            _ => None,
+            Ok(()) => None,
+            Err(e) => {
+                log::debug!("client went away before the answer: {e}");
+                None
+            }
         };
         if done.send(back).is_err() {
             return;
