@@ -64,7 +64,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long the collecting thread sleeps when nothing moved, doubling up
 /// to the longer one: a new request waits at most that long to be read,
 /// and an idle-but-connected router CPU is not kept spinning.
-const NAP: Duration = Duration::from_millis(1);
+const NAP: Duration = Duration::from_micros(250);
 const LONGEST_NAP: Duration = Duration::from_millis(16);
 /// How often a handler thread retries a write that would block.
 const WRITE_NAP: Duration = Duration::from_millis(5);
