@@ -164,7 +164,7 @@ impl<S: Transport> Conn<S> {
                 Parsed::Complete(head) => head,
                 Parsed::Refuse(response) => return Step::Done(Event::Refuse(response)),
             };
-            if head.expect_continue && self.buf.len() - head.len < head.body_len {
+            if head.expect_continue && self.buf.len().saturating_sub(head.len) < head.body_len {
                 // One try: 25 bytes always fit an empty send buffer, and a
                 // client that misses it sends the body after a second anyway.
                 let _ = self.stream.write(b"HTTP/1.1 100 Continue\r\n\r\n");
