@@ -22,7 +22,7 @@ pub const DEFAULT_ACCOUNT_URL: &str = "https://account.withings.com";
 /// WITHINGS_CLIENT_SECRET (or --client-id and --client-secret-file).
 /// Options above the command may also be given after it.
 #[argh(
-    example = "Run the relay behind an https front that forwards to port 8080:\n  export WITHINGS_CLIENT_ID=... WITHINGS_CLIENT_SECRET=...\n  {command_name} --public-url https://relay.example.org serve --output /var/lib/withings-relay/measurements.jsonl",
+    example = "Run the relay behind an https front on this machine that forwards to 127.0.0.1:8080:\n  export WITHINGS_CLIENT_ID=... WITHINGS_CLIENT_SECRET=...\n  {command_name} --public-url https://relay.example.org serve --output /var/lib/withings-relay/measurements.jsonl",
     example = "Link your Withings account (open the printed link in a browser):\n  {command_name} --public-url https://relay.example.org authorize",
     example = "Print the last 30 days of measurements:\n  {command_name} fetch --since $(( $(date +%s) - 30*86400 ))"
 )]
@@ -92,9 +92,12 @@ pub enum Command {
 /// write each new measurement group as a JSON line.
 #[argh(subcommand, name = "serve")]
 pub struct Serve {
-    /// address and port to listen on; put an https front (port 443) before
-    /// it. Defaults to 0.0.0.0:8080.
-    #[argh(option, default = "String::from(\"0.0.0.0:8080\")")]
+    /// address and port to listen on. The relay speaks plain HTTP behind an
+    /// https front (Withings only calls https on port 443): keep loopback
+    /// when the front runs on this machine; give this machine's LAN address
+    /// (e.g. 192.168.1.1:8080) when the front or a port forward is on
+    /// another. Defaults to 127.0.0.1:8080.
+    #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
     pub listen: String,
 
     /// where JSON lines go: a file to append to, or - for stdout. Defaults

@@ -491,7 +491,7 @@ mod tests {
     #[test]
     fn serve_gets_typed_values_and_the_documented_defaults() {
         let s = serve(&[]);
-        assert_eq!(s.listen, "0.0.0.0:8080".parse::<SocketAddr>().unwrap());
+        assert_eq!(s.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
         assert_eq!(s.applis, vec![1]);
         assert_eq!(s.public_url.to_string(), "https://relay.example.org");
         assert_eq!(s.api.base.to_string(), "https://wbsapi.withings.net");

@@ -53,6 +53,10 @@ pub enum Error {
     /// Something the relay itself should have prevented: a lock poisoned by
     /// a thread that panicked, an invariant broken. A bug, never an outage.
     Internal(&'static str),
+    /// The listening socket stopped working (accept kept failing) or the
+    /// request threads could not start: `serve` ends so that procd or
+    /// systemd starts the relay afresh.
+    Listen(String),
 }
 
 /// Why a call to Withings failed before any Withings `status` could be read.
@@ -236,6 +240,10 @@ impl fmt::Display for Error {
             Error::Internal(what) => write!(
                 f,
                 "internal error: {what}; this is a bug in withings-relay: please report it with this line"
+            ),
+            Error::Listen(text) => write!(
+                f,
+                "stopped serving: {text} (exiting so that procd or systemd restarts the relay; if it recurs, check `ulimit -n` and the task limit)"
             ),
         }
     }

@@ -34,7 +34,6 @@ fn init_logging(level: LevelFilter) -> Result<()> {
         .with_module_level("ureq", LevelFilter::Warn)
         .with_module_level("ureq_proto", LevelFilter::Warn)
         .with_module_level("rustls", LevelFilter::Warn)
-        .with_module_level("tiny_http", LevelFilter::Warn)
         .init()
         .map_err(|e| Error::Config(e.to_string()))
 }

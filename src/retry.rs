@@ -61,9 +61,11 @@ pub fn classify(e: &Error) -> Disposition {
             | Family::Unauthorized
             | Family::NotImplemented => Disposition::Persistent,
         },
-        Error::Corrupt { .. } | Error::Config(_) | Error::UnknownUser(_) | Error::Internal(_) => {
-            Disposition::Persistent
-        }
+        Error::Corrupt { .. }
+        | Error::Config(_)
+        | Error::UnknownUser(_)
+        | Error::Internal(_)
+        | Error::Listen(_) => Disposition::Persistent,
     }
 }
 

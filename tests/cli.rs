@@ -66,7 +66,8 @@ fn help_documents_every_option_with_its_default() {
     let serve = help_of(&["serve", "--help"]);
     for text in [
         "--listen",
-        "Defaults to 0.0.0.0:8080",
+        "Defaults to 127.0.0.1:8080",
+        "LAN address",
         "--output",
         "Defaults to - unless",
         "--appli",

@@ -91,6 +91,8 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         webhook: Webhook { ctx, wake },
         linker,
     };
-    http::serve(listener, Arc::new(routes), BODY_LIMIT);
-    Ok(())
+    // serve returns only when the listener broke: exit non-zero so that
+    // procd or systemd restarts the relay, never a silent 0.
+    let Err(e) = http::serve(listener, Arc::new(routes), BODY_LIMIT);
+    Err(e)
 }

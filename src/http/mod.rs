@@ -1,10 +1,14 @@
 //! HTTP in, kept apart from the transport: handlers take a parsed
-//! [`Request`] and give a [`Reply`], so tiny_http could be swapped without
-//! touching them.
+//! [`Request`] and give a [`Reply`]. `parse` turns bytes into requests and
+//! answers into bytes, `conn` collects one request whole from a
+//! non-blocking stream, `server` accepts, collects and dispatches.
 
+mod conn;
+mod parse;
 mod server;
 
-pub use server::{bind, serve, Listener};
+pub use conn::Transport;
+pub use server::{bind, serve, Listen};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -64,7 +68,8 @@ impl Response {
     }
 }
 
-/// Work that must not hold up the request loop (it waits on Withings).
+/// Work that waits on Withings: it runs on a handler thread, at most a
+/// few at once, so the others keep answering (see `server`).
 pub type Deferred = Box<dyn FnOnce() -> Response + Send>;
 
 pub enum Reply {

@@ -239,6 +239,13 @@ impl Relay {
         self.child.as_ref().map(Child::id)
     }
 
+    /// How the relay ended, if it has (None while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// SIGKILL: no chance to clean up, as in a power cut.
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
