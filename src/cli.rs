@@ -177,7 +177,7 @@ pub struct Serve {
         option,
         hidden_help,
         from_str_fn(nonzero_duration),
-        default = "crate::retry::DEFAULT_TRANSIENT_FIRST"
+        default = "crate::worker::retry::DEFAULT_TRANSIENT_FIRST"
     )]
     pub retry_first: Duration,
 }

@@ -9,10 +9,10 @@
 
 use crate::cli::{Cli, Command, Serve};
 use crate::error::{Error, Result};
+use crate::inbound::webhook::MEASURE_APPLIS;
 use crate::mqtt::{self, MqttSettings, Will};
-use crate::output::{ExecHook, JsonLinesTarget, Topics};
+use crate::outputs::{ExecHook, JsonLinesTarget, Topics};
 use crate::secret::Secret;
-use crate::webhook::MEASURE_APPLIS;
 use crate::weburl::BaseUrl;
 use crate::withings::oauth::Credentials;
 use log::LevelFilter;
@@ -71,7 +71,7 @@ pub struct ServeSettings {
     /// The first wait after a passing failure (`--retry-first`); later
     /// ones double from it.
     pub retry_first: Duration,
-    /// Deduplicated, each one of [`MEASURE_APPLIS`].
+    /// Deduplicated, each one of the measurement applis the webhook accepts (1, 2, 4, 58).
     pub applis: Vec<u32>,
     /// Never empty: JSON lines on stdout when no output is named.
     pub outputs: Vec<OutputSettings>,
@@ -350,7 +350,7 @@ pub fn mqtt_settings(
     settings.client_id = args.mqtt_client_id.clone();
     settings.answer_timeout = args.mqtt_timeout;
     settings.will = Some(Will {
-        topic: crate::output::status_topic(&args.mqtt_prefix),
+        topic: crate::outputs::status_topic(&args.mqtt_prefix),
         payload: b"offline".to_vec(),
         retain: true,
     });

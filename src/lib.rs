@@ -1,42 +1,48 @@
 //! withings-relay: Withings webhooks in, measurements out.
 //!
-//! `cli.rs` declares the command line, `config.rs` checks it once into
-//! typed settings, and `commands/` wires each command from them.
-//! Where things happen, by file: a webhook enters in `http/` and is routed
-//! by `routes.rs` to `webhook.rs`, which queues it in `store/`; `worker.rs`
-//! drains the queue through `sync.rs`, which calls Withings (`withings/`)
-//! with tokens from `session.rs`; measurements wait in the outbox
-//! (`store/outbox.rs`) and leave through `delivery.rs` to the sinks in
-//! `output/`.
-//! Linking an account is `commands/authorize.rs` then `link.rs`. The API
-//! client, credentials, state dir and clock they all use travel together
-//! as one `context.rs`.
+//! The folders follow a weigh-in through the relay:
+//!
+//! - `inbound/`: the HTTP server, and the routes it serves: the webhook
+//!   (`webhook.rs`) and the OAuth callback that links an account
+//!   (`oauth_callback.rs`);
+//! - `store/`: the state dir, where a notification is queued before it is
+//!   acknowledged, with tokens, sync cursors and the outbox;
+//! - `worker/`: drains the queue, syncing each user (`sync.rs`) through an
+//!   authenticated `session.rs`, with `retry.rs` deciding what a failure
+//!   means; it calls Withings through `withings/`;
+//! - `record/`: each measure group becomes a record with exact values;
+//! - `outputs/`: records wait in the outbox and leave through one courier
+//!   per output (`delivery.rs`): JSON lines, MQTT with Home Assistant
+//!   discovery (over the client in `mqtt/`), the command hook.
+//!
+//! Around them: `cli.rs` declares the command line, `config.rs` checks it
+//! once into typed settings, `commands/` wires each command from them, and
+//! `context.rs` carries what every part that calls Withings shares (API
+//! client, credentials, state dir, clock). `error.rs` is the one error
+//! type; `clock.rs`, `timefmt.rs`, `weburl.rs`, `secret.rs` and
+//! `tls_roots.rs` are small shared helpers.
+#![forbid(unsafe_code)]
 
+// What the binary and the integration tests use; everything else stays
+// inside the crate.
 pub mod cli;
-pub mod clock;
 pub mod commands;
 pub mod config;
-pub mod context;
-pub mod decimal;
-pub mod delivery;
 pub mod error;
-pub mod http;
-pub mod lenient;
-pub mod link;
-pub mod meastype;
 pub mod mqtt;
-pub mod output;
-pub mod page;
-pub mod record;
-pub mod retry;
-pub mod routes;
 pub mod secret;
-pub mod session;
-pub mod store;
-pub mod sync;
-pub mod timefmt;
-pub mod tls_roots;
-pub mod webhook;
-pub mod weburl;
-pub mod withings;
-pub mod worker;
+
+mod clock;
+mod context;
+mod inbound;
+mod outputs;
+mod record;
+mod store;
+mod timefmt;
+mod tls_roots;
+mod weburl;
+mod withings;
+mod worker;
+
+#[cfg(test)]
+mod hostile_input;

@@ -3,7 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuthorizeSettings, Shared};
 use crate::error::Result;
-use crate::routes::callback_url;
+use crate::inbound::routes::callback_url;
 use crate::store::{StateDir, NONCE_TTL_SECS};
 use crate::withings::oauth::authorize_url;
 

@@ -10,10 +10,10 @@
 use crate::config::{FetchSettings, Shared};
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::output::JsonLines;
+use crate::outputs::JsonLines;
 use crate::record::Record;
-use crate::session::Session;
-use crate::sync::{for_each_page, keep_rejected};
+use crate::worker::session::Session;
+use crate::worker::sync::{for_each_page, keep_rejected};
 
 const DEFAULT_SINCE_SECS: i64 = 7 * 24 * 3600;
 

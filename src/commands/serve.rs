@@ -2,15 +2,15 @@
 
 use crate::config::{OutputSettings, ServeSettings, Shared};
 use crate::context::Context;
-use crate::delivery;
 use crate::error::Result;
-use crate::http;
-use crate::link::Linker;
-use crate::output::{JsonLines, MqttSink, Sink};
-use crate::retry::Schedule;
-use crate::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
+use crate::inbound;
+use crate::inbound::oauth_callback::Linker;
+use crate::inbound::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
+use crate::inbound::webhook::Webhook;
+use crate::outputs::delivery;
+use crate::outputs::{JsonLines, MqttSink, Sink};
 use crate::store::StateDir;
-use crate::webhook::Webhook;
+use crate::worker::retry::Schedule;
 use crate::worker::{Wake, Worker};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -54,7 +54,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     let outbox = Arc::new(ctx.store.outbox(&names)?);
     // The server still takes the address as text; a SocketAddr prints as
     // one it reads back unchanged.
-    let listener = http::bind(&listen.to_string())?;
+    let listener = inbound::bind(&listen.to_string())?;
     let ctx = Arc::new(ctx);
     let schedule = Schedule {
         transient_first: retry_first,
@@ -93,6 +93,6 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     };
     // serve returns only when the listener broke: exit non-zero so that
     // procd or systemd restarts the relay, never a silent 0.
-    let Err(e) = http::serve(listener, Arc::new(routes), BODY_LIMIT);
+    let Err(e) = inbound::serve(listener, Arc::new(routes), BODY_LIMIT);
     Err(e)
 }

@@ -32,13 +32,13 @@ mod syncstate;
 pub mod testdir;
 mod users;
 
-pub use authstate::{LinkNonce, LinkNonces, NonceCheck, NONCE_TTL_SECS};
+pub use authstate::{LinkNonces, NonceCheck, NONCE_TTL_SECS};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
 pub use queue::{Notification, Queue};
 pub use rejected::Rejects;
-pub use syncstate::{SyncState, OVERLAP_SECS};
+pub use syncstate::SyncState;
 pub use users::UserRecord;
 
 use crate::error::{Error, Fix, Result};

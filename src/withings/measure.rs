@@ -7,8 +7,8 @@
 
 use super::api::{self, Api};
 use crate::error::{Error, Result, WithingsKind};
-use crate::lenient;
 use crate::secret::Secret;
+use crate::withings::lenient;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -28,7 +28,7 @@ pub struct Measure {
     pub type_: i64,
     /// The power of ten: the measure is `value × 10^exponent`. Withings
     /// calls it `unit` (facts sheet §2); the physical unit comes from the
-    /// type ([`crate::meastype::unit`]). Within ±[`MAX_EXPONENT`].
+    /// type ([`crate::record::meastype::unit`]). Within ±[`MAX_EXPONENT`].
     pub exponent: i64,
     pub position: Option<i64>,
 }
@@ -411,7 +411,7 @@ mod tests {
     /// compiled in so the cross-built test binary carries them.
     mod real_data {
         use super::*;
-        use crate::decimal::Decimal;
+        use crate::record::decimal::Decimal;
 
         macro_rules! fixture {
             ($path:literal) => {

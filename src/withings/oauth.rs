@@ -4,13 +4,13 @@
 
 use super::api::Api;
 use crate::error::{Error, Result, WithingsKind};
-use crate::lenient;
 use crate::secret::Secret;
 use crate::weburl::{encode_query, BaseUrl};
+use crate::withings::lenient;
 use serde::Deserialize;
 
 /// Only spot measurements are needed: getmeas, and notify for the applis
-/// of [`crate::webhook::MEASURE_APPLIS`] (1, 2, 4 and 58), all under
+/// of [`crate::inbound::webhook::MEASURE_APPLIS`] (1, 2, 4 and 58), all under
 /// `user.metrics` (facts sheet §1.2, §3.3). Comma-separated, never
 /// space-separated.
 pub const SCOPE: &str = "user.metrics";

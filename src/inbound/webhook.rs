@@ -3,7 +3,7 @@
 //! the worker; this never calls Withings.
 
 use crate::context::Context;
-use crate::http::{Reply, Request, Response};
+use crate::inbound::{Reply, Request, Response};
 use crate::store::{is_valid_userid, Notification};
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;

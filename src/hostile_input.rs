@@ -2,12 +2,12 @@
 //! mutated inputs must give an error, never a panic (which would kill the
 //! relay). A cheap stand-in for a fuzzer that runs in every CI run.
 
-use withings_relay::mqtt::packet;
-use withings_relay::record::{Record, RecordView};
-use withings_relay::webhook::parse_notification;
-use withings_relay::weburl::BaseUrl;
-use withings_relay::withings::api::{envelope_body, parse_envelope};
-use withings_relay::withings::measure::parse_page;
+use crate::inbound::webhook::parse_notification;
+use crate::mqtt::packet;
+use crate::record::{Record, RecordView};
+use crate::weburl::BaseUrl;
+use crate::withings::api::{envelope_body, parse_envelope};
+use crate::withings::measure::parse_page;
 
 /// xorshift32: deterministic, so a failure can be replayed.
 struct Rng(u32);

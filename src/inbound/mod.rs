@@ -4,11 +4,14 @@
 //! non-blocking stream, `server` accepts, collects and dispatches.
 
 mod conn;
+pub mod html;
+pub mod oauth_callback;
 mod parse;
+pub mod routes;
 mod server;
+pub mod webhook;
 
-pub use conn::Transport;
-pub use server::{bind, serve, Listen};
+pub use server::{bind, serve};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {

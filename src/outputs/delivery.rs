@@ -5,11 +5,11 @@
 //! aside instead of blocking its sink for good.
 
 use crate::error::{Error, Result};
-use crate::output::{Emit, Sink};
+use crate::outputs::{Emit, Sink};
 use crate::record::{Record, RecordView};
-use crate::retry::{classify, is_damaged_record, Disposition, Schedule};
 use crate::store::Outbox;
 use crate::timefmt::duration_text;
+use crate::worker::retry::{classify, is_damaged_record, Disposition, Schedule};
 use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;

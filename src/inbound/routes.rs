@@ -1,9 +1,9 @@
 //! Which path does what. Everything else is 404.
 
-use crate::http::{Handler, Reply, Request, Response};
-use crate::link::Linker;
+use crate::inbound::oauth_callback::Linker;
+use crate::inbound::webhook::Webhook;
+use crate::inbound::{Handler, Reply, Request, Response};
 use crate::secret::Secret;
-use crate::webhook::Webhook;
 use crate::weburl::BaseUrl;
 use std::sync::Arc;
 

@@ -2,6 +2,7 @@
 //! [`Emit`]; in `serve` that is the outbox, from which one courier thread
 //! per [`Sink`] delivers in order (see `delivery.rs`).
 
+pub mod delivery;
 mod exec;
 mod hass;
 mod jsonl;

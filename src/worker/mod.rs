@@ -2,13 +2,17 @@
 //! per user with pending notifications, one sync, then the notifications
 //! are dropped. Failures leave them queued and back off per user.
 
+pub mod retry;
+pub mod session;
+pub mod sync;
+
 use crate::context::Context;
 use crate::error::Error;
-use crate::output::Emit;
-use crate::retry::{classify, Disposition, Schedule};
-use crate::session::Session;
-use crate::sync::sync_user;
+use crate::outputs::Emit;
 use crate::timefmt::duration_text;
+use crate::worker::retry::{classify, Disposition, Schedule};
+use crate::worker::session::Session;
+use crate::worker::sync::sync_user;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
@@ -219,7 +223,7 @@ mod tests {
             client_secret: Secret::new("s"),
         };
         let outbox = Arc::new(store.outbox(&[]).unwrap());
-        let out = crate::delivery::start(outbox, Vec::new(), Schedule::default());
+        let out = crate::outputs::delivery::start(outbox, Vec::new(), Schedule::default());
         let ctx = Context {
             api,
             creds,

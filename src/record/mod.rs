@@ -2,8 +2,11 @@
 //! with exact decimal values and stable names. This shape is the public
 //! contract documented in the README.
 
-use crate::decimal::Decimal;
-use crate::meastype;
+pub mod decimal;
+pub mod meastype;
+
+use crate::record::decimal::Decimal;
+
 use crate::timefmt::rfc3339_utc;
 use crate::withings::measure::MeasureGroup;
 use serde::{Deserialize, Serialize};

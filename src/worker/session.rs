@@ -84,10 +84,6 @@ impl<'a> Session<'a> {
         &self.user.userid
     }
 
-    pub fn api(&self) -> &'a Api {
-        &self.ctx.api
-    }
-
     /// Refreshes under the user's lock. The user file is read again under
     /// it: another process may have refreshed meanwhile, and then its new
     /// pair is the one to use (our refresh token may already be dead).

@@ -4,13 +4,13 @@
 
 use crate::context::Context;
 use crate::error::{Error, Result, WithingsKind};
-use crate::http::{Reply, Request, Response};
-use crate::page;
-use crate::session::{record_from_tokens, Session};
+use crate::inbound::html;
+use crate::inbound::{Reply, Request, Response};
 use crate::store::{is_valid_userid, LockWait, NonceCheck, SyncState};
-use crate::sync::INITIAL_LOOKBACK_SECS;
 use crate::withings::notify;
 use crate::withings::oauth;
+use crate::worker::session::{record_from_tokens, Session};
+use crate::worker::sync::INITIAL_LOOKBACK_SECS;
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ pub struct Linker {
 
 fn failure(status: u16, title: &str, lines: &[&str]) -> Response {
     let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-    Response::html(status, page::render(title, &lines))
+    Response::html(status, html::render(title, &lines))
 }
 
 const RUN_AGAIN: &str =
@@ -130,10 +130,10 @@ impl Linker {
         }
         if all_ok {
             lines.push("New measurements will now be relayed. You can close this page.".into());
-            Response::html(200, page::render("Linked", &lines))
+            Response::html(200, html::render("Linked", &lines))
         } else {
             lines.push("Withings checks the notification URL with a HEAD request: it must be https on port 443 under a public host name that reaches this relay. Fix that, then link again.".into());
-            Response::html(502, page::render("Linked, but not subscribed", &lines))
+            Response::html(502, html::render("Linked, but not subscribed", &lines))
         }
     }
 

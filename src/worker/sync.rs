@@ -4,11 +4,11 @@
 //! version once, then move the cursor.
 
 use crate::error::{Error, Result, WithingsKind};
-use crate::output::Emit;
+use crate::outputs::Emit;
 use crate::record::Record;
-use crate::session::Session;
 use crate::store::{Rejects, StateDir, SyncState};
 use crate::withings::measure::{self, Entry, Rejected};
+use crate::worker::session::Session;
 
 /// A newly linked user starts this far back, so the first weigh-in after
 /// linking (and a little before) shows up; `fetch --since` reaches further.
