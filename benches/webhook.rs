@@ -3,11 +3,13 @@
 //! Prints figures; asserts nothing about them (targets are judged by
 //! people reading these numbers, not by flaky timed tests).
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/fake_withings/mod.rs"]
+mod fake_withings;
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
+use fake_withings::{FakeWithings, Group};
 use std::time::{Duration, Instant};
-use support::fake_withings::{FakeWithings, Group};
 use support::relay::{http, start_linked, wait_for, TestDir};
 
 const USER: u64 = 8_080_001;

@@ -3,7 +3,7 @@
 //! to run it under (e.g. `qemu-mipsel-static`), for cross-built smoke tests.
 #![allow(dead_code)]
 
-use super::fake_withings::{FakeWithings, CLIENT_ID, CLIENT_SECRET};
+use crate::fake_withings::{FakeWithings, CLIENT_ID, CLIENT_SECRET};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

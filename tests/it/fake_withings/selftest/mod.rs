@@ -1,7 +1,6 @@
 //! Self-tests of the fake Withings server, over real HTTP.
 
-mod support;
-use support::fake_withings::*;
+use crate::fake_withings::*;
 
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
