@@ -8,8 +8,12 @@
 //! threads) and the memory once the attack is over (target: within 2 MB
 //! of idle). Asserts nothing: people judge the figures.
 
+// The integration tests' fake Withings and harness: a bench uses a few of
+// their helpers, and the test crate checks the rest are used.
+#[allow(dead_code)]
 #[path = "../tests/it/fake_withings/mod.rs"]
 mod fake_withings;
+#[allow(dead_code)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

@@ -3,8 +3,12 @@
 //! Prints figures; asserts nothing about them (targets are judged by
 //! people reading these numbers, not by flaky timed tests).
 
+// The integration tests' fake Withings and harness: a bench uses a few of
+// their helpers, and the test crate checks the rest are used.
+#[allow(dead_code)]
 #[path = "../tests/it/fake_withings/mod.rs"]
 mod fake_withings;
+#[allow(dead_code)]
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 

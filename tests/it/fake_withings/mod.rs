@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A faithful fake of the Withings public API, served over plain HTTP on 127.0.0.1.
 //!
 //! The behaviour follows the facts sheet `docs/withings-api.md`; comments cite its
@@ -590,16 +589,6 @@ impl FakeWithings {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Drop a subscription as Withings does after repeated delivery failures (§3.4).
-    pub fn drop_subscription(&self, userid: u64, appli: u32, callbackurl: &str) -> bool {
-        let mut st = lock(&self.state);
-        let user = st.user(userid);
-        let before = user.subs.len();
-        user.subs
-            .retain(|s| !(s.appli == appli && s.callbackurl == callbackurl));
-        user.subs.len() != before
     }
 
     /// The (access, refresh) pair most recently issued to the user.

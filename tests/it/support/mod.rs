@@ -1,7 +1,6 @@
 //! Shared by the integration tests and the benches: a harness that runs the
 //! real relay binary against the fake Withings (`crate::fake_withings`), a
 //! real mosquitto, and a test CA.
-#![allow(dead_code)]
 
 pub mod certs;
 pub mod mosquitto;

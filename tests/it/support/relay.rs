@@ -1,7 +1,6 @@
 //! Runs the real `withings-relay` binary on loopback against the fake.
 //! `RELAY_BIN` overrides the binary and `RELAY_RUNNER` names an emulator
 //! to run it under (e.g. `qemu-mipsel-static`), for cross-built smoke tests.
-#![allow(dead_code)]
 
 use crate::fake_withings::{FakeWithings, CLIENT_ID, CLIENT_SECRET};
 use serde_json::Value;
