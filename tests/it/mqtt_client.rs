@@ -1,6 +1,6 @@
 //! The MQTT client against a real mosquitto: login, TLS, QoS 1, retained
 //! state, the Last Will, keepalive and reconnecting. Each test runs its own
-//! broker on free loopback ports (tests/support/mosquitto.rs).
+//! broker on free loopback ports (tests/it/support/mosquitto.rs).
 
 use crate::support;
 use crate::support::mosquitto::{Mosquitto, PASSWORD, PASSWORD_IN_URL, USER};
