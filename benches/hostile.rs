@@ -8,15 +8,21 @@
 //! threads) and the memory once the attack is over (target: within 2 MB
 //! of idle). Asserts nothing: people judge the figures.
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' fake Withings and harness: a bench uses a few of
+// their helpers, and the test crate checks the rest are used.
+#[allow(dead_code)]
+#[path = "../tests/it/fake_withings/mod.rs"]
+mod fake_withings;
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
+use fake_withings::FakeWithings;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::fake_withings::FakeWithings;
 use support::relay::{notification_form, start_linked, TestDir};
 
 const USER: u64 = 8_080_002;

@@ -3,11 +3,17 @@
 //! Prints figures; asserts nothing about them (targets are judged by
 //! people reading these numbers, not by flaky timed tests).
 
-#[path = "../tests/support/mod.rs"]
+// The integration tests' fake Withings and harness: a bench uses a few of
+// their helpers, and the test crate checks the rest are used.
+#[allow(dead_code)]
+#[path = "../tests/it/fake_withings/mod.rs"]
+mod fake_withings;
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
+use fake_withings::{FakeWithings, Group};
 use std::time::{Duration, Instant};
-use support::fake_withings::{FakeWithings, Group};
 use support::relay::{http, start_linked, wait_for, TestDir};
 
 const USER: u64 = 8_080_001;

@@ -1,13 +1,12 @@
 //! The MQTT client against a real mosquitto: login, TLS, QoS 1, retained
 //! state, the Last Will, keepalive and reconnecting. Each test runs its own
-//! broker on free loopback ports (tests/support/mosquitto.rs).
+//! broker on free loopback ports (tests/it/support/mosquitto.rs).
 
-mod support;
-
+use crate::support;
+use crate::support::mosquitto::{Mosquitto, PASSWORD, PASSWORD_IN_URL, USER};
+use crate::support::relay::TestDir;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use support::mosquitto::{Mosquitto, PASSWORD, PASSWORD_IN_URL, USER};
-use support::relay::TestDir;
 use withings_relay::error::{Error, MqttKind};
 use withings_relay::mqtt::{parse_url, Client, MqttSettings, Will};
 use withings_relay::secret::Secret;

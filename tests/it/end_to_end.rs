@@ -1,11 +1,10 @@
 //! The whole flow with the real binary against the fake Withings:
 //! authorize → callback → subscribe (HEAD seen) → notification → JSON line.
 
-mod support;
-
+use crate::fake_withings::{self, FakeWithings, Group, CLIENT_SECRET};
+use crate::support;
+use crate::support::relay::{notification_form, start_linked, Relay, TestDir};
 use serde_json::Value;
-use support::fake_withings::{FakeWithings, Group, CLIENT_SECRET};
-use support::relay::{notification_form, start_linked, Relay, TestDir};
 
 const USER: u64 = 4_242_001;
 
@@ -199,7 +198,7 @@ fn a_short_lived_token_is_refreshed_before_use_not_after_a_401() {
         getmeas_with_stale_token, 0,
         "getmeas only ever used the newest token"
     );
-    assert!(fake.count(support::fake_withings::Endpoint::Token, "requesttoken") >= 2);
+    assert!(fake.count(fake_withings::Endpoint::Token, "requesttoken") >= 2);
 }
 
 #[test]

@@ -2,13 +2,11 @@
 //! retained values, discovery configs, the group as JSON, online/offline
 //! status through the Last Will, and a broker that dies mid-stream.
 
-mod support;
-
+use crate::fake_withings::{FakeWithings, Group, Measure};
+use crate::support::mosquitto::{Mosquitto, PASSWORD, USER as MQTT_USER};
+use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 use serde_json::Value;
 use std::path::Path;
-use support::fake_withings::{FakeWithings, Group, Measure};
-use support::mosquitto::{Mosquitto, PASSWORD, USER as MQTT_USER};
-use support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 
 const USER: u64 = 2_020_001;
 

@@ -1,12 +1,11 @@
 //! Several outputs at once: each is independent, and a group waits in the
 //! durable outbox while its output is down, then goes out once, in order.
 
-mod support;
-
+use crate::fake_withings::{self, FakeWithings, Group};
+use crate::support;
+use crate::support::relay::{notification_form, start_linked, wait_for, TestDir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use support::fake_withings::{FakeWithings, Group};
-use support::relay::{notification_form, start_linked, wait_for, TestDir};
 
 const USER: u64 = 3_030_001;
 
@@ -142,7 +141,7 @@ fn a_hook_inherits_no_secret_from_the_relay() {
         );
     }
     for secret in [
-        support::fake_withings::CLIENT_SECRET,
+        fake_withings::CLIENT_SECRET,
         "mqtt-secret-4711",
         "should-not-pass",
     ] {

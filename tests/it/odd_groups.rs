@@ -3,11 +3,9 @@
 //! the odd one is kept in `rejected/` and logged with its grpid and field,
 //! and the cursor moves past it.
 
-mod support;
-
+use crate::fake_withings::{Endpoint, FakeWithings, Group};
+use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 use serde_json::Value;
-use support::fake_withings::{Endpoint, FakeWithings, Group};
-use support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 
 const USER: u64 = 6_170_001;
 const BROKEN: i64 = 5_109_691_999;

@@ -4,10 +4,8 @@
 //! Withings stamps with a second the relay already synced past must still
 //! arrive, and every group must arrive once.
 
-mod support;
-
-use support::fake_withings::{FakeWithings, Group};
-use support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
+use crate::fake_withings::{FakeWithings, Group};
+use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 
 const USER: u64 = 6_160_001;
 

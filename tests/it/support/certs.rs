@@ -1,5 +1,5 @@
 //! A test CA and a certificate it signed for localhost, made with the
-//! openssl CLI: for the TLS front of `tests/tls.rs` and mosquitto's TLS
+//! openssl CLI: for the TLS front of `tests/it/tls.rs` and mosquitto's TLS
 //! listener.
 
 use std::path::Path;

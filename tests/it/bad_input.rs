@@ -2,10 +2,9 @@
 //! status, causes no Withings call, and writes nothing outside the state
 //! dir.
 
-mod support;
-
-use support::fake_withings::{Endpoint, FakeWithings};
-use support::relay::{http, start_linked, Relay, TestDir};
+use crate::fake_withings::{Endpoint, FakeWithings};
+use crate::support;
+use crate::support::relay::{http, start_linked, Relay, TestDir};
 
 const USER: u64 = 6_060_001;
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");

@@ -3,15 +3,13 @@
 //! heads and bodies, oversized heads. Each test says what was tried, then
 //! checks the relay still answers a notification and is still running.
 
-mod support;
-
+use crate::fake_withings::FakeWithings;
+use crate::support::relay::{wait_for, Relay, TestDir, PATIENCE};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::fake_withings::FakeWithings;
-use support::relay::{wait_for, Relay, TestDir, PATIENCE};
 
 /// A notification for a user the relay does not know: answered 200 with
 /// no disk write and no Withings call, so it can be sent at any moment.

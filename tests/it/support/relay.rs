@@ -1,9 +1,8 @@
 //! Runs the real `withings-relay` binary on loopback against the fake.
 //! `RELAY_BIN` overrides the binary and `RELAY_RUNNER` names an emulator
 //! to run it under (e.g. `qemu-mipsel-static`), for cross-built smoke tests.
-#![allow(dead_code)]
 
-use super::fake_withings::{FakeWithings, CLIENT_ID, CLIENT_SECRET};
+use crate::fake_withings::{FakeWithings, CLIENT_ID, CLIENT_SECRET};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

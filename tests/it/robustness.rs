@@ -2,13 +2,12 @@
 //! refresh token, a full disk, kill -9 at awkward moments. Each test says
 //! what was tried and checks that nothing was lost or corrupted.
 
-mod support;
-
+use crate::fake_withings::{Endpoint, FakeWithings, Fault, Group};
+use crate::support;
+use crate::support::relay::{notification_form, start_linked, wait_for, TestDir};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support::fake_withings::{Endpoint, FakeWithings, Fault, Group};
-use support::relay::{notification_form, start_linked, wait_for, TestDir};
 
 const USER: u64 = 5_150_001;
 

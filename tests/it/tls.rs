@@ -2,13 +2,11 @@
 //! comes from a private CA (as behind a TLS-inspecting proxy). The front is
 //! socat with a certificate made by openssl for this test.
 
-mod support;
-
+use crate::fake_withings::{FakeWithings, Group};
+use crate::support::certs::make_certificates;
+use crate::support::relay::{command, free_port, start_linked, wait_for, TestDir};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use support::certs::make_certificates;
-use support::fake_withings::{FakeWithings, Group};
-use support::relay::{command, free_port, start_linked, wait_for, TestDir};
 
 const USER: u64 = 9_090_001;
 

@@ -1,11 +1,9 @@
 //! The command line as a person meets it: help that explains, one-line
 //! errors that say how to fix them, and the secret never in argv.
 
-mod support;
-
+use crate::fake_withings::{FakeWithings, Group, CLIENT_SECRET};
+use crate::support::relay::{command, notification_form, start_linked, TestDir};
 use std::process::Output;
-use support::fake_withings::{FakeWithings, Group, CLIENT_SECRET};
-use support::relay::{command, notification_form, start_linked, TestDir};
 
 fn run(args: &[&str]) -> Output {
     command().args(args).output().unwrap()

@@ -1,0 +1,23 @@
+//! The integration tests, as one crate: the support code and the fake
+//! Withings compile once, not once per test file (ripgrep's `tests/` does
+//! the same). Each module was a file of its own in `tests/`; run one with
+//! `cargo test --test it -- end_to_end::`.
+
+mod fake_withings;
+// The fake's self-tests, beside it on disk but declared here: the benches
+// include the fake's mod.rs, and with it they would get these too.
+#[path = "fake_withings/selftest/mod.rs"]
+mod fake_withings_selftest;
+mod support;
+
+mod bad_input;
+mod cli;
+mod end_to_end;
+mod inbound_server;
+mod mqtt_client;
+mod mqtt_relay;
+mod odd_groups;
+mod robustness;
+mod sinks;
+mod sync_boundary;
+mod tls;
