@@ -57,6 +57,42 @@ pub enum Error {
     /// request threads could not start: `serve` ends so that procd or
     /// systemd starts the relay afresh.
     Listen(String),
+    /// Obtaining a certificate from the ACME server (`--acme-url`) failed
+    /// at `step` ("newOrder", "finalize"); `kind` says why.
+    Acme { step: &'static str, kind: AcmeKind },
+}
+
+/// Why a step of obtaining a certificate (RFC 8555) failed.
+#[derive(Debug)]
+pub enum AcmeKind {
+    /// No answer: the name did not resolve, the connection was refused,
+    /// TLS failed (a private CA needs `--acme-ca-file`), or the call timed
+    /// out.
+    Unreachable(String),
+    /// The CA said to slow down (HTTP 429 or
+    /// `urn:ietf:params:acme:error:rateLimited`); no request before
+    /// `until` (unix seconds, from `Retry-After`, when it said).
+    RateLimited { until: Option<i64>, detail: String },
+    /// The CA refused a nonce three times in a row (`badNonce`).
+    BadNonce,
+    /// The CA answered with an RFC 8555 problem document (`problem` is its
+    /// `type`, minus the `urn:ietf:params:acme:error:` prefix) or a bare
+    /// HTTP error status.
+    Refused {
+        status: u16,
+        problem: String,
+        detail: String,
+    },
+    /// The authorization or order ended `invalid`: the CA could not
+    /// validate the TLS-ALPN-01 challenge on port 443, or refused the
+    /// domain. `detail` is what it said.
+    Invalid(String),
+    /// The answer is not what RFC 8555 describes (no `Location`, no
+    /// `tls-alpn-01` challenge, a certificate that does not parse).
+    Malformed(String),
+    /// The authorization or order was still pending after the relay's
+    /// time limit.
+    Stuck(&'static str),
 }
 
 /// Why a call to Withings failed before any Withings `status` could be read.
@@ -245,6 +281,7 @@ impl fmt::Display for Error {
                 f,
                 "stopped serving: {text} (exiting so that procd or systemd restarts the relay; if it recurs, check `ulimit -n` and the task limit)"
             ),
+            Error::Acme { step, kind } => fmt_acme(f, step, kind),
         }
     }
 }
@@ -264,6 +301,39 @@ fn fmt_withings(f: &mut fmt::Formatter<'_>, call: &str, kind: &WithingsKind) -> 
         WithingsKind::Malformed(why) => write!(
             f,
             "withings {call} answered in a shape the relay cannot read: {why}; if this persists, the Withings API may have changed: please report it with this line"
+        ),
+    }
+}
+
+fn fmt_acme(f: &mut fmt::Formatter<'_>, step: &str, kind: &AcmeKind) -> fmt::Result {
+    match kind {
+        AcmeKind::Unreachable(why) => write!(
+            f,
+            "acme: the CA is unreachable ({step}): {why}; check --acme-url, and --acme-ca-file for a CA with a private root"
+        ),
+        AcmeKind::RateLimited { until, detail } => {
+            write!(f, "acme: the CA rate-limits us ({step}): {detail}")?;
+            match until {
+                Some(t) => write!(f, "; no new attempt before {}", crate::timefmt::rfc3339_utc(*t)),
+                None => Ok(()),
+            }
+        }
+        AcmeKind::BadNonce => write!(f, "acme: the CA refused our nonce three times ({step})"),
+        AcmeKind::Refused {
+            status,
+            problem,
+            detail,
+        } => write!(f, "acme: the CA refused {step} (HTTP {status}, {problem}): {detail}"),
+        AcmeKind::Invalid(detail) => write!(
+            f,
+            "acme: the CA could not validate the domain ({step}): {detail}; port 443 of the domain must reach this relay's TLS listener"
+        ),
+        AcmeKind::Malformed(why) => {
+            write!(f, "acme: the CA's answer to {step} is not RFC 8555: {why}")
+        }
+        AcmeKind::Stuck(state) => write!(
+            f,
+            "acme: {step} is still {state} after the relay stopped waiting"
         ),
     }
 }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod mqtt;
 pub mod secret;
 
+mod acme;
 mod clock;
 mod context;
 mod inbound;

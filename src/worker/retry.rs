@@ -65,7 +65,10 @@ pub fn classify(e: &Error) -> Disposition {
         | Error::Config(_)
         | Error::UnknownUser(_)
         | Error::Internal(_)
-        | Error::Listen(_) => Disposition::Persistent,
+        | Error::Listen(_)
+        // Certificates are the ACME manager's own business; the worker
+        // never sees these.
+        | Error::Acme { .. } => Disposition::Persistent,
     }
 }
 
