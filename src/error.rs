@@ -160,6 +160,9 @@ pub enum Fix {
     MqttSensors,
     /// `auth/<state>`: an authorization link not used yet; a new one helps.
     AuthLink,
+    /// `acme/*` or `tls/certificate.pem`: move it aside; the next attempt
+    /// makes a new account or certificate.
+    AcmeFile,
     /// A file the relay only ever writes (a queue entry, a rejected group)
     /// failed to serialize: a bug.
     Report,
@@ -220,6 +223,9 @@ impl fmt::Display for Fix {
             }
             Fix::AuthLink => {
                 "delete it, and run `withings-relay authorize` for a new link"
+            }
+            Fix::AcmeFile => {
+                "move it aside: the relay then registers again or obtains a new certificate"
             }
             Fix::Report => "this is a bug in withings-relay: please report it with this line",
         })

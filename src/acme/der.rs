@@ -322,7 +322,12 @@ fn parse_time((tag, content): (u8, &[u8])) -> Result<i64> {
     };
     let (y, m, d) = (field(0..4)?, field(4..6)?, field(6..8)?);
     let (hh, mm, ss) = (field(8..10)?, field(10..12)?, field(12..14)?);
-    Ok(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
+    Ok(unix_from_civil(y, m, d) + hh * 3600 + mm * 60 + ss)
+}
+
+/// Midnight UTC of a date, in unix seconds.
+pub fn unix_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    days_from_civil(y, m, d) * 86_400
 }
 
 /// Howard Hinnant's public-domain `days_from_civil`, the inverse of

@@ -11,4 +11,6 @@
 //! - `manager.rs`: the thread that ties them together.
 
 pub mod der;
+pub mod files;
 pub mod jws;
+pub mod schedule;
