@@ -9,6 +9,7 @@ pub mod oauth_callback;
 mod parse;
 pub mod routes;
 mod server;
+pub mod tls;
 pub mod webhook;
 
 pub use server::{bind, serve};
