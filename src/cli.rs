@@ -12,6 +12,7 @@ use std::time::Duration;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/withings-relay";
 pub const DEFAULT_API_URL: &str = "https://wbsapi.withings.net";
 pub const DEFAULT_ACCOUNT_URL: &str = "https://account.withings.com";
+pub const DEFAULT_ACME_URL: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 #[derive(FromArgs, Debug)]
 #[cfg_attr(test, derive(argh::ArgsInfo))]
@@ -180,6 +181,25 @@ pub struct Serve {
         default = "crate::worker::retry::DEFAULT_TRANSIENT_FIRST"
     )]
     pub retry_first: Duration,
+
+    // ACME: the certificate of --tls-domain, when no --tls-cert is given.
+    /// the ACME directory the certificate of --tls-domain is obtained from
+    /// when no --tls-cert is given; try Let's Encrypt's staging directory,
+    /// https://acme-staging-v02.api.letsencrypt.org/directory, first.
+    /// Defaults to https://acme-v02.api.letsencrypt.org/directory.
+    #[argh(option, default = "DEFAULT_ACME_URL.to_string()")]
+    pub acme_url: String,
+
+    /// a contact address for the ACME account (the CA writes about
+    /// expiring certificates and policy changes). Defaults to none.
+    #[argh(option)]
+    pub acme_email: Option<String>,
+
+    /// a PEM file of CA certificates to trust for the ACME server's own
+    /// https, in addition to the bundled Mozilla roots (a private CA, a
+    /// test CA). Defaults to none.
+    #[argh(option)]
+    pub acme_ca_file: Option<PathBuf>,
 }
 
 /// A duration option (`30s`, `10m`, `250ms`) that cannot be zero: a
@@ -264,6 +284,10 @@ const COMMANDS: &[(&str, &[Flag])] = &[
             ("--appli", true),
             ("--mqtt-timeout", true),
             ("--retry-first", true),
+            // ACME
+            ("--acme-url", true),
+            ("--acme-email", true),
+            ("--acme-ca-file", true),
             ("--help", false),
         ],
     ),

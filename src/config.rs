@@ -75,6 +75,19 @@ pub struct ServeSettings {
     pub applis: Vec<u32>,
     /// Never empty: JSON lines on stdout when no output is named.
     pub outputs: Vec<OutputSettings>,
+    /// Where the certificate of `--tls-domain` comes from without
+    /// `--tls-cert`.
+    pub acme: AcmeOptions,
+}
+
+/// `--acme-url`, `--acme-email`, `--acme-ca-file`, checked.
+#[derive(Debug)]
+pub struct AcmeOptions {
+    /// The CA's directory URL, https.
+    pub url: String,
+    pub email: Option<String>,
+    /// Read by `serve` when it starts the ACME manager.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// One of the outputs a measurement leaves through.
@@ -169,6 +182,39 @@ fn serve_settings(
         outputs: outputs(args, env, warnings)?,
         listen: listen_address(&args.listen)?,
         retry_first: args.retry_first,
+        acme: acme_options(args)?,
+    })
+}
+
+/// The `--acme-*` flags: an https directory URL (RFC 8555 §6.1 allows
+/// nothing else) and a plain e-mail address.
+pub fn acme_options(args: &Serve) -> Result<AcmeOptions> {
+    let url = args.acme_url.trim();
+    let host = url.strip_prefix("https://").unwrap_or("");
+    if host.is_empty() || host.starts_with('/') || url.contains(char::is_whitespace) {
+        return Err(Error::Config(format!(
+            "--acme-url: {url:?} is not an https URL; give the CA's directory, e.g. --acme-url {}",
+            crate::cli::DEFAULT_ACME_URL
+        )));
+    }
+    let email = match args.acme_email.as_deref().map(str::trim) {
+        None => None,
+        Some(email) => {
+            let ok = email.split_once('@').is_some_and(|(user, domain)| {
+                !user.is_empty() && domain.contains('.') && !domain.ends_with('.')
+            }) && !email.contains(|c: char| c.is_whitespace() || c == ',' || c == ':');
+            if !ok {
+                return Err(Error::Config(format!(
+                    "--acme-email: {email:?} is not an e-mail address; e.g. --acme-email you@example.org, or leave it out"
+                )));
+            }
+            Some(email.to_string())
+        }
+    };
+    Ok(AcmeOptions {
+        url: url.to_string(),
+        email,
+        ca_file: args.acme_ca_file.clone(),
     })
 }
 
@@ -637,6 +683,42 @@ mod tests {
             serve_error(&["--mqtt", "mqtt://h", "--mqtt-password-file", &file])
                 .contains("needs a user name")
         );
+    }
+
+    #[test]
+    fn acme_flags_default_to_lets_encrypt_and_are_checked() {
+        let s = serve(&[]);
+        assert_eq!(s.acme.url, "https://acme-v02.api.letsencrypt.org/directory");
+        assert_eq!((s.acme.email, s.acme.ca_file), (None, None));
+        let s = serve(&[
+            "--acme-url",
+            "https://127.0.0.1:14000/dir",
+            "--acme-email",
+            "me@example.org",
+            "--acme-ca-file",
+            "/etc/ca.pem",
+        ]);
+        assert_eq!(s.acme.url, "https://127.0.0.1:14000/dir");
+        assert_eq!(s.acme.email.as_deref(), Some("me@example.org"));
+        assert_eq!(s.acme.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        for bad in ["http://ca/dir", "ca.example/dir", "https://", ""] {
+            assert!(
+                serve_error(&["--acme-url", bad]).starts_with("--acme-url:"),
+                "{bad}"
+            );
+        }
+        for bad in [
+            "me",
+            "me@host",
+            "a b@example.org",
+            "@example.org",
+            "a@b.org,c@d.org",
+        ] {
+            assert!(
+                serve_error(&["--acme-email", bad]).starts_with("--acme-email:"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

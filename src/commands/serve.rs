@@ -42,6 +42,8 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         retry_first,
         applis,
         outputs,
+        // Used once serve starts the TLS listener (branch tls-serve).
+        acme: _acme,
     } = settings;
     let ctx = Context::open(&shared.state_dir, &api, credentials)?;
     let swept = ctx.store.sweep_temp_files()?;
