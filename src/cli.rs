@@ -101,6 +101,38 @@ pub struct Serve {
     #[argh(option, default = "String::from(\"127.0.0.1:8080\")")]
     pub listen: String,
 
+    // https: the relay as its own TLS front (src/inbound/tls/).
+    /// serve https for this domain name on --tls-listen, with the
+    /// certificate of --tls-cert, and give a certificate only to clients
+    /// asking for this name (SNI). Makes --public-url default to
+    /// https://NAME. Defaults to none (no https).
+    #[argh(option)]
+    pub tls_domain: Option<String>,
+
+    /// address and port of the https listener, which serves the same routes
+    /// as --listen. Withings calls only port 443: on OpenWrt, where uhttpd
+    /// holds 443, use 0.0.0.0:8443 and redirect WAN 443 to it. Defaults to
+    /// 0.0.0.0:443.
+    #[argh(option, default = "String::from(\"0.0.0.0:443\")")]
+    pub tls_listen: String,
+
+    /// a PEM file with the certificate chain to serve over https, leaf
+    /// first; read again when it changes. Needs --tls-key. Defaults to
+    /// none.
+    #[argh(option)]
+    pub tls_cert: Option<PathBuf>,
+
+    /// the PEM private key of --tls-cert (PKCS#8, SEC1 or PKCS#1; mode
+    /// 0600); read again when it changes. Defaults to none.
+    #[argh(option)]
+    pub tls_key: Option<PathBuf>,
+
+    /// comma-separated networks (CIDR, e.g. 89.30.121.0/24,2a01:e0d::/32)
+    /// that may post notifications; others get 403 and nothing is queued.
+    /// Other routes are not restricted. Defaults to none (any address).
+    #[argh(option)]
+    pub allow_from: Option<String>,
+
     /// where JSON lines go: a file to append to, or - for stdout. Defaults
     /// to - unless another output (--mqtt, --exec) is given.
     #[argh(option)]
@@ -271,6 +303,11 @@ const COMMANDS: &[(&str, &[Flag])] = &[
         "serve",
         &[
             ("--listen", true),
+            ("--tls-domain", true),
+            ("--tls-listen", true),
+            ("--tls-cert", true),
+            ("--tls-key", true),
+            ("--allow-from", true),
             ("--output", true),
             ("--mqtt", true),
             ("--mqtt-password-file", true),

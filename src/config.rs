@@ -9,6 +9,7 @@
 
 use crate::cli::{Cli, Command, Serve};
 use crate::error::{Error, Result};
+use crate::inbound::allow::{self, Cidr};
 use crate::inbound::webhook::MEASURE_APPLIS;
 use crate::mqtt::{self, MqttSettings, Will};
 use crate::outputs::{ExecHook, JsonLinesTarget, Topics};
@@ -68,6 +69,10 @@ pub struct ServeSettings {
     pub api: ApiSettings,
     pub credentials: Credentials,
     pub listen: SocketAddr,
+    /// https: None unless --tls-domain or --tls-cert is given.
+    pub tls: Option<Box<TlsSettings>>,
+    /// `--allow-from`: the networks notifications may come from.
+    pub allow_from: Option<Vec<Cidr>>,
     /// The first wait after a passing failure (`--retry-first`); later
     /// ones double from it.
     pub retry_first: Duration,
@@ -88,6 +93,17 @@ pub struct AcmeOptions {
     pub email: Option<String>,
     /// Read by `serve` when it starts the ACME manager.
     pub ca_file: Option<PathBuf>,
+}
+
+/// The https listener (`--tls-*`).
+#[derive(Debug)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    /// `--tls-domain`, lower case: the only SNI served; None serves any.
+    pub domain: Option<String>,
+    /// `--tls-cert` and `--tls-key`. With a domain too, this certificate
+    /// is served and no ACME certificate is requested.
+    pub files: Option<(PathBuf, PathBuf)>,
 }
 
 /// One of the outputs a measurement leaves through.
@@ -174,8 +190,27 @@ fn serve_settings(
     env: Env,
     warnings: &mut Vec<String>,
 ) -> Result<ServeSettings> {
+    let tls = tls_settings(args)?;
+    let domain = tls.as_ref().and_then(|t| t.domain.as_deref());
+    let public_url = match (&cli.public_url, domain) {
+        (None, Some(domain)) => url_option("--tls-domain", &format!("https://{domain}"))?,
+        _ => public_url(cli, warnings)?,
+    };
+    let allow_from = args
+        .allow_from
+        .as_deref()
+        .map(|text| {
+            allow::parse_list(text).map_err(|why| {
+                Error::Config(format!(
+                    "--allow-from: {why}; give CIDR blocks separated by commas, e.g. --allow-from 89.30.121.0/24,2a01:e0d::/32"
+                ))
+            })
+        })
+        .transpose()?;
     Ok(ServeSettings {
-        public_url: public_url(cli, warnings)?,
+        public_url,
+        tls,
+        allow_from,
         credentials: credentials(cli, env, warnings)?,
         applis: applis(&args.appli)?,
         api: api_settings(cli)?,
@@ -218,6 +253,47 @@ pub fn acme_options(args: &Serve) -> Result<AcmeOptions> {
     })
 }
 
+/// `--tls-domain`, `--tls-listen`, `--tls-cert`, `--tls-key`.
+fn tls_settings(args: &Serve) -> Result<Option<Box<TlsSettings>>> {
+    let files = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Config(
+                "--tls-cert and --tls-key go together: give both, the certificate chain and its private key".into(),
+            ))
+        }
+    };
+    let domain = args.tls_domain.as_deref().map(tls_domain).transpose()?;
+    if domain.is_none() && files.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(TlsSettings {
+        listen: socket_option("--tls-listen", &args.tls_listen, "0.0.0.0:8443")?,
+        domain,
+        files,
+    })))
+}
+
+/// A DNS name as a certificate names it: letters, digits, hyphens and
+/// dots, no scheme, port or wildcard; lower-cased.
+fn tls_domain(text: &str) -> Result<String> {
+    let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if name.len() > 253 || !name.contains('.') || !name.split('.').all(label_ok) {
+        return Err(Error::Config(format!(
+            "--tls-domain: {text:?} is not a domain name; give the bare name Withings calls, e.g. --tls-domain relay.example.org"
+        )));
+    }
+    Ok(name)
+}
+
 /// `--log-level`: the `log` crate's names, in any case.
 pub fn log_level(text: &str) -> Result<LevelFilter> {
     text.parse().map_err(|_| {
@@ -231,9 +307,14 @@ pub fn log_level(text: &str) -> Result<LevelFilter> {
 /// name (`localhost:8080`) is looked up and its first address used, as
 /// the server did when it took the text.
 pub fn listen_address(text: &str) -> Result<SocketAddr> {
+    socket_option("--listen", text, "0.0.0.0:8080")
+}
+
+/// An address and port given with `flag`; `example` goes in the error.
+fn socket_option(flag: &str, text: &str, example: &str) -> Result<SocketAddr> {
     let refuse = |why: String| {
         Error::Config(format!(
-            "--listen: {text:?} {why}; give an address and port, e.g. --listen 0.0.0.0:8080"
+            "{flag}: {text:?} {why}; give an address and port, e.g. {flag} {example}"
         ))
     };
     if let Ok(address) = text.parse() {

@@ -1,12 +1,14 @@
 //! `withings-relay serve`: the daemon. Binds, starts the worker, answers.
 
-use crate::config::{OutputSettings, ServeSettings, Shared};
+use crate::config::{OutputSettings, ServeSettings, Shared, TlsSettings};
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inbound;
 use crate::inbound::oauth_callback::Linker;
 use crate::inbound::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
+use crate::inbound::tls::{self, CertSlot, TlsListener};
 use crate::inbound::webhook::Webhook;
+use crate::inbound::Handler;
 use crate::outputs::delivery;
 use crate::outputs::{JsonLines, MqttSink, Sink};
 use crate::store::StateDir;
@@ -39,6 +41,8 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         api,
         credentials,
         listen,
+        tls,
+        allow_from,
         retry_first,
         applis,
         outputs,
@@ -57,6 +61,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     // The server still takes the address as text; a SocketAddr prints as
     // one it reads back unchanged.
     let listener = inbound::bind(&listen.to_string())?;
+    let tls = tls.map(|t| start_tls(*t)).transpose()?;
     let ctx = Arc::new(ctx);
     let schedule = Schedule {
         transient_first: retry_first,
@@ -92,9 +97,59 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         webhook_secret: secret,
         webhook: Webhook { ctx, wake },
         linker,
+        allow_notify: allow_from,
     };
-    // serve returns only when the listener broke: exit non-zero so that
-    // procd or systemd restarts the relay, never a silent 0.
-    let Err(e) = inbound::serve(listener, Arc::new(routes), BODY_LIMIT);
-    Err(e)
+    let routes: Arc<dyn Handler> = Arc::new(routes);
+    // Each listener has its own collector, handler threads and half the
+    // connection cap: a flood of idle connections on the internet-facing
+    // https port cannot push out the LAN's, nor the reverse.
+    let share = if tls.is_some() { 2 } else { 1 };
+    let (stopped, ended) = mpsc::channel();
+    if let Some((listener, _slot)) = tls {
+        let (routes, stopped) = (Arc::clone(&routes), stopped.clone());
+        std::thread::Builder::new()
+            .name("https".into())
+            .spawn(move || {
+                let Err(e) = inbound::serve(listener, routes, BODY_LIMIT, share);
+                let _ = stopped.send(e);
+            })
+            .map_err(|e| Error::Listen(format!("cannot start the https listener: {e}")))?;
+    }
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || {
+            let Err(e) = inbound::serve(listener, routes, BODY_LIMIT, share);
+            let _ = stopped.send(e);
+        })
+        .map_err(|e| Error::Listen(format!("cannot start the listener: {e}")))?;
+    // A listener returns only when it broke: exit non-zero so that procd
+    // or systemd restarts the relay, never a silent 0.
+    Err(ended
+        .recv()
+        .unwrap_or(Error::Internal("the listener threads ended without a word")))
+}
+
+/// Binds the https listener and fills its certificate slot: from
+/// `--tls-cert` (checked now, watched from then on), or, for
+/// `--tls-domain` alone, left empty for ACME to fill.
+fn start_tls(tls: TlsSettings) -> Result<(TlsListener, CertSlot)> {
+    let TlsSettings {
+        listen,
+        domain,
+        files,
+    } = tls;
+    let slot = CertSlot::new(domain.clone());
+    match files {
+        Some((cert, key)) => {
+            tls::install_files(&slot, &cert, &key)?;
+            log::info!("https: serving {}{}", cert.display(), tls::expiry(&slot));
+            tls::watch(slot.clone(), cert, key)?;
+        }
+        None => log::warn!(
+            "https: no certificate for {} yet: handshakes are refused until one is installed",
+            domain.as_deref().unwrap_or("any name")
+        ),
+    }
+    let tcp = inbound::bind_flag("--tls-listen", &listen.to_string())?;
+    Ok((TlsListener::new(tcp, slot.clone())?, slot))
 }

@@ -9,7 +9,7 @@ use super::parse::{self, Head, Parsed, HEAD_LIMIT};
 use super::server::Limits;
 use super::{Request, Response};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
+use std::net::{IpAddr, TcpStream};
 use std::time::Instant;
 
 /// A byte stream the server can answer on: plain TCP now; a TLS stream
@@ -43,6 +43,8 @@ pub struct Conn<S> {
     idle: bool,
     /// When the connection is closed if the request is still incomplete.
     pub deadline: Instant,
+    /// Where the connection came from; each request carries it.
+    peer: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -67,8 +69,9 @@ enum Step {
 
 impl<S: Transport> Conn<S> {
     /// A fresh connection: its first request must arrive whole within the
-    /// request deadline, counted from now.
-    pub fn new(stream: S, now: Instant, limits: &Limits) -> Conn<S> {
+    /// request deadline, counted from now. Over TLS, the handshake is
+    /// part of that first request, so it has the same deadline.
+    pub fn new(stream: S, peer: Option<IpAddr>, now: Instant, limits: &Limits) -> Conn<S> {
         Conn {
             stream,
             buf: Vec::new(),
@@ -76,6 +79,7 @@ impl<S: Transport> Conn<S> {
             head: None,
             idle: false,
             deadline: now + limits.request,
+            peer: peer.map(|ip| ip.to_canonical()),
         }
     }
 
@@ -188,6 +192,7 @@ impl<S: Transport> Conn<S> {
         self.scanned = 0;
         let mut request = head.request;
         request.body = body;
+        request.peer = self.peer;
         Event::Ready {
             request,
             keep_alive: head.keep_alive,
@@ -260,7 +265,7 @@ mod tests {
             eof: false,
         };
         let now = Instant::now();
-        (Conn::new(script, now, &limits()), now)
+        (Conn::new(script, None, now, &limits()), now)
     }
 
     /// Polls until something other than Pending happens or the script
@@ -437,7 +442,7 @@ mod tests {
                 written: Vec::new(),
                 eof: round % 2 == 0,
             };
-            let mut c = Conn::new(script, now, &limits);
+            let mut c = Conn::new(script, None, now, &limits);
             let mut scratch = vec![0; 1 + next(64)];
             for _ in 0..1_000 {
                 match c.poll(&mut scratch, now, &limits) {

@@ -3,16 +3,18 @@
 //! answers into bytes, `conn` collects one request whole from a
 //! non-blocking stream, `server` accepts, collects and dispatches.
 
-mod conn;
+pub mod allow;
+pub(crate) mod conn;
 pub mod html;
 pub mod oauth_callback;
 mod parse;
 pub mod routes;
-mod server;
+pub(crate) mod server;
 pub mod tls;
 pub mod webhook;
 
-pub use server::{bind, serve};
+pub use server::{bind, bind_flag, serve};
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
@@ -21,6 +23,10 @@ pub struct Request {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The address the connection came from, as `accept` gave it (an
+    /// IPv4-mapped IPv6 address as IPv4); None only for requests made up
+    /// in tests.
+    pub peer: Option<IpAddr>,
 }
 
 impl Request {

@@ -123,6 +123,7 @@ pub fn parse_head(head: &[u8], body_limit: usize) -> Parsed {
                     (h.name.to_string(), value.into_owned())
                 })
                 .collect(),
+            peer: None,
             body: Vec::new(),
         },
         len,

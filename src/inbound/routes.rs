@@ -1,5 +1,6 @@
 //! Which path does what. Everything else is 404.
 
+use crate::inbound::allow::{allows, Cidr};
 use crate::inbound::oauth_callback::Linker;
 use crate::inbound::webhook::Webhook;
 use crate::inbound::{Handler, Reply, Request, Response};
@@ -36,6 +37,9 @@ pub struct Routes {
     pub webhook_secret: Secret,
     pub webhook: Webhook,
     pub linker: Arc<Linker>,
+    /// `--allow-from`: the networks notifications may come from; None
+    /// takes them from anywhere. Other routes are not restricted.
+    pub allow_notify: Option<Vec<Cidr>>,
 }
 
 impl Handler for Routes {
@@ -50,6 +54,17 @@ impl Handler for Routes {
         }
         if let Some(secret) = path.strip_prefix(NOTIFY_PREFIX) {
             if same_secret(secret, self.webhook_secret.expose()) {
+                if let Some(allowed) = &self.allow_notify {
+                    if !request.peer.is_some_and(|ip| allows(allowed, ip)) {
+                        log::warn!(
+                            "refused a notification from {}, outside --allow-from",
+                            request
+                                .peer
+                                .map_or("an unknown address".into(), |ip| ip.to_string())
+                        );
+                        return Reply::Now(Response::text(403, "not from an allowed network\n"));
+                    }
+                }
                 return self.webhook.handle(&request);
             }
         }

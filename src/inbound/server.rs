@@ -29,7 +29,7 @@ use super::{Handler, Reply, Request, Response};
 use crate::error::{Error, Result};
 use std::convert::Infallible;
 use std::io::{self, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -107,23 +107,26 @@ impl Default for Limits {
     }
 }
 
-/// Where connections come from: a TcpListener now, a TLS listener later.
+/// Where connections come from: a TcpListener, or the TLS listener of
+/// `tls::listener` around one.
 pub trait Listen {
     type Stream: Transport;
-    fn accept(&self) -> io::Result<Self::Stream>;
+    /// A new connection and the address it came from.
+    fn accept(&self) -> io::Result<(Self::Stream, IpAddr)>;
     fn set_nonblocking(&self, on: bool) -> io::Result<()>;
 }
 
 impl Listen for TcpListener {
     type Stream = TcpStream;
 
-    /// Uses only the socket accept returns: the peer address is never
-    /// asked for, so a peer that already reset cannot make it fail.
-    fn accept(&self) -> io::Result<TcpStream> {
-        let (stream, _) = TcpListener::accept(self)?;
+    /// Takes the peer address from what accept returns, never from
+    /// `peer_addr` afterwards: that one fails for a peer that already
+    /// reset (and made tiny_http panic), accept's cannot.
+    fn accept(&self) -> io::Result<(TcpStream, IpAddr)> {
+        let (stream, peer) = TcpListener::accept(self)?;
         // Each answer is one write; do not hold its last segment back.
         let _ = stream.set_nodelay(true);
-        Ok(stream)
+        Ok((stream, peer.ip()))
     }
 
     fn set_nonblocking(&self, on: bool) -> io::Result<()> {
@@ -134,25 +137,35 @@ impl Listen for TcpListener {
 /// Binds the listening socket, so a taken port is reported before
 /// anything else starts.
 pub fn bind(listen: &str) -> Result<TcpListener> {
+    bind_flag("--listen", listen)
+}
+
+/// [`bind`] for the address given with `flag`.
+pub fn bind_flag(flag: &str, listen: &str) -> Result<TcpListener> {
     let listener = TcpListener::bind(listen).map_err(|e| {
         Error::Config(format!(
-            "cannot listen on {listen}: {e} (pick a free address with --listen, e.g. --listen 127.0.0.1:8081)"
+            "cannot listen on {listen}: {e} (pick a free address with {flag}, e.g. {flag} 127.0.0.1:8081)"
         ))
     })?;
-    log::info!("listening on {listen}");
+    log::info!(
+        "listening on {listen}{}",
+        if flag == "--listen" { "" } else { " (https)" }
+    );
     Ok(listener)
 }
 
 /// Answers requests for as long as the listener works; returns only with
-/// the error that stopped it.
+/// the error that stopped it. `share`: how many listeners split the
+/// connection cap.
 pub fn serve<L: Listen>(
     listener: L,
     handler: Arc<dyn Handler>,
     body_limit: usize,
+    share: usize,
 ) -> Result<Infallible> {
     let limits = Limits {
         body: body_limit,
-        connections: connection_cap(),
+        connections: (connection_cap() / share.max(1)).max(MIN_CONNECTIONS),
         ..Limits::default()
     };
     log::debug!("keeping at most {} connections open", limits.connections);
@@ -280,9 +293,9 @@ impl<L: Listen> Collector<L> {
             let accepted = self.set_mode(block).and_then(|()| self.listener.accept());
             block = false;
             match accepted {
-                Ok(stream) => {
+                Ok((stream, peer)) => {
                     self.trouble.over();
-                    self.admit(stream);
+                    self.admit(stream, peer);
                     moved = true;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -316,7 +329,7 @@ impl<L: Listen> Collector<L> {
     }
 
     /// Starts watching a new connection, making room at the cap.
-    fn admit(&mut self, stream: L::Stream) {
+    fn admit(&mut self, stream: L::Stream, peer: IpAddr) {
         if let Err(e) = stream.set_nonblocking(true) {
             log::debug!("dropped a connection that cannot be made non-blocking: {e}");
             return;
@@ -342,7 +355,7 @@ impl<L: Listen> Collector<L> {
             }
         }
         self.waiting
-            .push(Conn::new(stream, Instant::now(), &self.limits));
+            .push(Conn::new(stream, Some(peer), Instant::now(), &self.limits));
     }
 
     /// Reads what has arrived on every waiting connection; hands complete
@@ -623,7 +636,7 @@ mod tests {
 
     impl Listen for Failing {
         type Stream = TcpStream;
-        fn accept(&self) -> io::Result<TcpStream> {
+        fn accept(&self) -> io::Result<(TcpStream, IpAddr)> {
             let left = self.failures.load(Ordering::SeqCst);
             if left > 0 {
                 self.failures.store(left - 1, Ordering::SeqCst);

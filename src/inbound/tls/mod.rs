@@ -1,13 +1,17 @@
 //! The https side of the inbound server: what certificate a handshake gets
-//! (`cert_slot`), the validity of a certificate (`der`), and the TLS
-//! listener and stream the server runs over (`listener`), all on the
-//! rustls (ring) that ureq already links: no second TLS stack.
-
-// Until `serve` starts the TLS listener (the next commits), nothing in the
-// binary uses this yet.
-#![allow(dead_code, unused_imports)]
+//! (`cert_slot`), the validity of a certificate (`der`), the TLS listener
+//! and stream the server runs over (`listener`), and the `--tls-cert`
+//! files, loaded and watched (`files`). All on the rustls (ring) that ureq
+//! already links: no second TLS stack.
 
 mod cert_slot;
 mod der;
+mod files;
+mod listener;
 
-pub use cert_slot::{CertSlot, ACME_TLS_ALPN};
+// The ACME client (branch acme) answers TLS-ALPN-01 with these.
+pub use cert_slot::CertSlot;
+#[allow(unused_imports)]
+pub use cert_slot::ACME_TLS_ALPN;
+pub use files::{expiry, install as install_files, watch};
+pub use listener::TlsListener;
