@@ -82,7 +82,8 @@ pub struct ServeSettings {
     pub outputs: Vec<OutputSettings>,
     /// Where the certificate of `--tls-domain` comes from without
     /// `--tls-cert`.
-    pub acme: AcmeOptions,
+    /// Boxed like `tls`: a rarely used part of a value built once.
+    pub acme: Box<AcmeOptions>,
 }
 
 /// `--acme-url`, `--acme-email`, `--acme-ca-file`, checked.
@@ -217,7 +218,7 @@ fn serve_settings(
         outputs: outputs(args, env, warnings)?,
         listen: listen_address(&args.listen)?,
         retry_first: args.retry_first,
-        acme: acme_options(args)?,
+        acme: Box::new(acme_options(args)?),
     })
 }
 
@@ -770,7 +771,7 @@ mod tests {
     fn acme_flags_default_to_lets_encrypt_and_are_checked() {
         let s = serve(&[]);
         assert_eq!(s.acme.url, "https://acme-v02.api.letsencrypt.org/directory");
-        assert_eq!((s.acme.email, s.acme.ca_file), (None, None));
+        assert_eq!((&s.acme.email, &s.acme.ca_file), (&None, &None));
         let s = serve(&[
             "--acme-url",
             "https://127.0.0.1:14000/dir",

@@ -10,9 +10,6 @@
 //! - `files.rs`: what is kept in the state dir;
 //! - `manager.rs`: the thread that ties them together.
 
-// Until serve starts the manager, once the TLS listener is wired in.
-#![allow(dead_code)]
-
 pub mod client;
 pub mod der;
 pub mod files;

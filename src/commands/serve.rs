@@ -1,6 +1,8 @@
 //! `withings-relay serve`: the daemon. Binds, starts the worker, answers.
 
-use crate::config::{OutputSettings, ServeSettings, Shared, TlsSettings};
+use crate::acme::manager::{AcmeSettings, Manager};
+use crate::clock::Clock;
+use crate::config::{AcmeOptions, OutputSettings, ServeSettings, Shared, TlsSettings};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::inbound;
@@ -46,8 +48,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         retry_first,
         applis,
         outputs,
-        // Used once serve starts the TLS listener (branch tls-serve).
-        acme: _acme,
+        acme,
     } = settings;
     let ctx = Context::open(&shared.state_dir, &api, credentials)?;
     let swept = ctx.store.sweep_temp_files()?;
@@ -61,7 +62,22 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     // The server still takes the address as text; a SocketAddr prints as
     // one it reads back unchanged.
     let listener = inbound::bind(&listen.to_string())?;
+    // --tls-domain without --tls-cert: the ACME manager fills the slot.
+    let acme_domain = tls
+        .as_ref()
+        .filter(|t| t.files.is_none())
+        .and_then(|t| t.domain.clone());
     let tls = tls.map(|t| start_tls(*t)).transpose()?;
+    let acme = match (acme_domain, &tls) {
+        (Some(domain), Some((_, slot))) => Some(open_acme(
+            domain,
+            *acme,
+            &ctx.store,
+            slot.clone(),
+            Arc::clone(&ctx.clock),
+        )?),
+        _ => None,
+    };
     let ctx = Arc::new(ctx);
     let schedule = Schedule {
         transient_first: retry_first,
@@ -122,11 +138,38 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
             let _ = stopped.send(e);
         })
         .map_err(|e| Error::Listen(format!("cannot start the listener: {e}")))?;
+    // Started once the https listener serves: the CA's TLS-ALPN-01
+    // validation connects to it.
+    if let Some(manager) = acme {
+        manager.start()?;
+    }
     // A listener returns only when it broke: exit non-zero so that procd
     // or systemd restarts the relay, never a silent 0.
     Err(ended
         .recv()
         .unwrap_or(Error::Internal("the listener threads ended without a word")))
+}
+
+/// The ACME manager for `domain`, with the stored certificate (if still
+/// good) already in `slot`; it calls the CA only once started.
+fn open_acme(
+    domain: String,
+    acme: AcmeOptions,
+    store: &StateDir,
+    slot: CertSlot,
+    clock: Arc<dyn Clock>,
+) -> Result<Manager> {
+    let extra_ca = match &acme.ca_file {
+        Some(path) => crate::tls_roots::read_pem("--acme-ca-file", path)?,
+        None => Vec::new(),
+    };
+    let settings = AcmeSettings {
+        domain,
+        directory: acme.url,
+        email: acme.email,
+        extra_ca,
+    };
+    Manager::open(settings, store.root(), slot, clock)
 }
 
 /// Binds the https listener and fills its certificate slot: from
