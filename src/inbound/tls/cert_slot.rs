@@ -103,7 +103,13 @@ impl CertSlot {
         cert: CertificateDer<'static>,
         key: PrivateKeyDer<'static>,
     ) -> Result<()> {
-        let key = Arc::new(certified(vec![cert], key)?);
+        // Not `certified`: its keys_match parses the certificate with
+        // webpki, which refuses the critical acmeIdentifier extension
+        // every RFC 8737 certificate carries. The key is ours, made with
+        // the certificate, so there is nothing to check.
+        let signer = any_supported_type(&key)
+            .map_err(|e| Error::Config(format!("the challenge key cannot be used: {e}")))?;
+        let key = Arc::new(CertifiedKey::new(vec![cert], signer));
         let domain = domain.to_ascii_lowercase();
         let mut state = self.write()?;
         state.challenges.retain(|(d, _)| *d != domain);
