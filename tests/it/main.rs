@@ -10,6 +10,7 @@ mod fake_withings;
 mod fake_withings_selftest;
 mod support;
 
+mod acme;
 mod bad_input;
 mod cli;
 mod end_to_end;

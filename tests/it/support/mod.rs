@@ -4,4 +4,5 @@
 
 pub mod certs;
 pub mod mosquitto;
+pub mod pebble;
 pub mod relay;

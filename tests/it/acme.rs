@@ -1,0 +1,220 @@
+//! Certificates from a real ACME server: Debian's pebble
+//! (`support/pebble.rs`), validating TLS-ALPN-01 against the relay's own
+//! TLS listener, the real binary on both sides.
+
+use crate::fake_withings::{FakeWithings, Group};
+use crate::support::pebble::{client_config, https, Pebble, PebbleOptions};
+use crate::support::relay::{free_port, notification_form, start_linked, Relay, TestDir};
+use std::path::Path;
+
+const DOMAIN: &str = "relay.example.org";
+const USER: u64 = 7_070_001;
+
+/// The relay's flags for https on `tls_port` with a certificate from `pebble`.
+fn acme_args(pebble: &Pebble, tls_port: u16) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--tls-domain".into(),
+        DOMAIN.into(),
+        "--tls-listen".into(),
+        format!("127.0.0.1:{tls_port}"),
+    ];
+    args.extend(pebble.relay_args());
+    args
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+fn certificate_file(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("tls/certificate.pem")
+}
+
+/// How many orders the relay placed, from its log.
+fn orders(relay: &Relay) -> usize {
+    relay
+        .log_text()
+        .matches("acme: ordered a certificate")
+        .count()
+}
+
+/// Tried: a relay with no certificate at all, pebble in front, a linked
+/// user. It must obtain a certificate on its own, serve it on its TLS
+/// port (verified against pebble's issuing root, for the TLS-ALPN-01
+/// answer is served only to acme-tls/1), accept Withings' notification
+/// over that https, and relay the weigh-in; the key and chain are one
+/// private file.
+#[test]
+fn a_relay_without_a_certificate_obtains_one_and_serves_https_with_it() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-issue");
+    let tls_port = free_port();
+    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
+    let args = acme_args(&pebble, tls_port);
+    let relay = start_linked(&fake, &dir, USER, &refs(&args));
+    relay.wait_log("acme: new certificate for relay.example.org installed");
+    let config = client_config(&pebble.issuing_root());
+    let t = fake.now() as i64;
+    fake.add_group(USER, Group::weight(1, t - 5, t - 5, 71_250, -3));
+    let (status, body, _) = https(
+        &config,
+        DOMAIN,
+        tls_port,
+        "POST",
+        &relay.notify_path(),
+        &notification_form(&fake, USER),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let lines = relay.wait_lines(1);
+    assert!(lines[0].contains("71.25"), "{lines:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(certificate_file(&relay.state_dir))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(orders(&relay), 1);
+}
+
+/// Tried: a relay restarted with a good certificate on disk. It must serve
+/// that certificate at once and place no new order.
+#[test]
+fn a_restart_with_a_valid_certificate_orders_nothing() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-restart");
+    let tls_port = free_port();
+    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
+    let args = acme_args(&pebble, tls_port);
+    let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
+    relay.wait_log("acme: new certificate for relay.example.org installed");
+    let stored = std::fs::read(certificate_file(&relay.state_dir)).unwrap();
+    relay.kill9();
+    relay.restart();
+    relay.wait_log("acme: serving the stored certificate for relay.example.org");
+    let config = client_config(&pebble.issuing_root());
+    let (status, _, _) = https(&config, DOMAIN, tls_port, "GET", "/nothing", "").unwrap();
+    assert_eq!(status, 404, "served over https with the stored certificate");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(orders(&relay), 1, "{}", relay.log_text());
+    assert_eq!(
+        std::fs::read(certificate_file(&relay.state_dir)).unwrap(),
+        stored
+    );
+}
+
+/// Tried: a domain pebble refuses to issue for (its blocklist). The relay
+/// must keep serving plain HTTP, log why the CA refused and when it will
+/// try again, and store that time so a restart does not ask sooner.
+#[test]
+fn a_refused_domain_is_reported_and_not_asked_again_at_once() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-refused");
+    let tls_port = free_port();
+    let options = PebbleOptions {
+        blocklist: vec![DOMAIN.into()],
+        ..PebbleOptions::default()
+    };
+    let pebble = Pebble::start(dir.path(), tls_port, options);
+    let args = acme_args(&pebble, tls_port);
+    let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
+    relay.wait_log("acme: could not obtain a certificate for relay.example.org");
+    let log = relay.log_text();
+    assert!(log.contains("rejectedIdentifier"), "{log}");
+    assert!(log.contains("next attempt at"), "{log}");
+    assert!(log.contains("no certificate yet"), "{log}");
+    assert_eq!(
+        crate::support::relay::http(relay.port, "GET", "/nothing", &[], b"").0,
+        404
+    );
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored["failures"], 1);
+    relay.kill9();
+    relay.restart();
+    relay.wait_log("the CA is not asked again before");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(orders(&relay), 0, "the refused newOrder placed none");
+    assert_eq!(
+        relay.log_text().matches("could not obtain").count(),
+        1,
+        "the restart waited: {}",
+        relay.log_text()
+    );
+}
+
+/// Tried: the CA unreachable at start (nothing listens at --acme-url).
+/// The plain listener must still serve, the log must say the CA is
+/// unreachable and when the next attempt is, a minute later.
+#[test]
+fn an_unreachable_ca_leaves_plain_http_serving_and_backs_off() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-unreachable");
+    let tls_port = free_port();
+    let args: Vec<String> = vec![
+        "--tls-domain".into(),
+        DOMAIN.into(),
+        "--tls-listen".into(),
+        format!("127.0.0.1:{tls_port}"),
+        "--acme-url".into(),
+        format!("https://127.0.0.1:{}/dir", free_port()),
+    ];
+    let relay = Relay::start(&fake, dir.path(), &refs(&args));
+    relay.wait_log("acme: could not obtain a certificate");
+    let log = relay.log_text();
+    assert!(log.contains("the CA is unreachable (directory)"), "{log}");
+    assert!(log.contains("1 failure(s) in a row"), "{log}");
+    assert_eq!(
+        crate::support::relay::http(relay.port, "GET", "/nothing", &[], b"").0,
+        404
+    );
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let wait = stored["not_before"].as_i64().unwrap() - now;
+    assert!((50..=61).contains(&wait), "backs off a minute: {wait}");
+}
+
+/// Tried: a certificate pebble issues for 30 s, renewed from second 20
+/// while a client connects over and over. Every handshake must succeed,
+/// and the served certificate must change without a restart.
+#[test]
+fn a_short_lived_certificate_is_renewed_without_a_failed_handshake() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-renew");
+    let tls_port = free_port();
+    let options = PebbleOptions {
+        validity_secs: Some(30),
+        ..PebbleOptions::default()
+    };
+    let pebble = Pebble::start(dir.path(), tls_port, options);
+    let args = acme_args(&pebble, tls_port);
+    let relay = Relay::start(&fake, dir.path(), &refs(&args));
+    relay.wait_log("acme: new certificate for relay.example.org installed");
+    let config = client_config(&pebble.issuing_root());
+    let first = https(&config, DOMAIN, tls_port, "GET", "/x", "").unwrap().2;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(45);
+    let mut handshakes = 0;
+    let renewed = loop {
+        let (status, _, leaf) = https(&config, DOMAIN, tls_port, "GET", "/x", "")
+            .unwrap_or_else(|e| panic!("handshake {handshakes} failed: {e}"));
+        assert_eq!(status, 404);
+        handshakes += 1;
+        if leaf != first {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(renewed, "not renewed: {}", relay.log_text());
+    assert!(orders(&relay) >= 2);
+}
