@@ -218,3 +218,79 @@ fn a_short_lived_certificate_is_renewed_without_a_failed_handshake() {
     assert!(renewed, "not renewed: {}", relay.log_text());
     assert!(orders(&relay) >= 2);
 }
+
+/// Tried: pebble refusing a quarter of all good nonces with `badNonce`. The
+/// relay must retry each refused request with the nonce the refusal
+/// carries and still obtain its certificate.
+#[test]
+fn refused_nonces_are_retried_with_the_cas_fresh_one() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-nonce");
+    let tls_port = free_port();
+    let options = PebbleOptions {
+        nonce_reject: 25,
+        ..PebbleOptions::default()
+    };
+    let pebble = Pebble::start(dir.path(), tls_port, options);
+    let args = acme_args(&pebble, tls_port);
+    let mut relay = Relay::configure(&fake, dir.path(), &refs(&args));
+    relay.restart();
+    // Three refusals in a row (1 in 64 per request) fail an attempt, which
+    // is retried a minute later: give it that long.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    while !relay
+        .log_text()
+        .contains("acme: new certificate for relay.example.org installed")
+    {
+        assert!(std::time::Instant::now() < deadline, "{}", relay.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = relay.log_text();
+    assert!(
+        log.contains("the CA refused the nonce; trying again with its new one"),
+        "pebble refused none: {log}"
+    );
+}
+
+/// Tried: the relay killed with SIGKILL at many instants of an issuance.
+/// Each time, the certificate file must be absent or a whole key-and-chain
+/// pair, and the next start must end with a certificate served.
+#[test]
+fn a_kill_during_issuance_leaves_no_torn_file_and_the_next_start_recovers() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-kill");
+    let tls_port = free_port();
+    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
+    let args = acme_args(&pebble, tls_port);
+    let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
+    let path = certificate_file(&relay.state_dir);
+    for delay_ms in [0u64, 20, 50, 100, 200, 400] {
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        relay.kill9();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}");
+            assert!(
+                text.trim_end().ends_with("-----END CERTIFICATE-----"),
+                "{text}"
+            );
+        }
+        // A refused or cut-off attempt may have stored a backoff; this
+        // test is about files, so let the next start try at once.
+        let _ = std::fs::remove_file(relay.state_dir.join("acme/not-before.json"));
+        relay.restart();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let config = client_config(&pebble.issuing_root());
+    loop {
+        if https(&config, DOMAIN, tls_port, "GET", "/x", "").is_ok() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", relay.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(relay.state_dir.join("tls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers, ["certificate.pem"], "no temp file kept");
+}

@@ -185,15 +185,17 @@ pub fn client_config(root: &[u8]) -> Arc<rustls::ClientConfig> {
     roots
         .add(rustls::pki_types::CertificateDer::from(root.to_vec()))
         .unwrap();
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
-    )
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    // A resumed session shows the certificate of the session it resumes:
+    // every handshake here is a full one, to see what is served now.
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
 }
 
 /// One https request to `domain` at 127.0.0.1:`port`, verified with
