@@ -3,7 +3,7 @@
 //! TLS listener, the real binary on both sides.
 
 use crate::fake_withings::{FakeWithings, Group};
-use crate::support::pebble::{client_config, https, Pebble, PebbleOptions};
+use crate::support::pebble::{client_config, https, Pebble, PebbleOptions, RateLimitedCa};
 use crate::support::relay::{free_port, notification_form, start_linked, Relay, TestDir};
 use std::path::Path;
 
@@ -293,4 +293,58 @@ fn a_kill_during_issuance_leaves_no_torn_file_and_the_next_start_recovers() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, ["certificate.pem"], "no temp file kept");
+}
+
+/// Tried: a CA that answers the account request with HTTP 429,
+/// `rateLimited` and `Retry-After: 3600`. The relay must not ask again
+/// within the hour, neither in the same run nor after a restart, and the
+/// log must say until when it waits.
+#[test]
+fn a_rate_limit_is_respected_across_restarts() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("acme-ratelimit");
+    let ca = RateLimitedCa::start(dir.path(), 3600);
+    let mut args: Vec<String> = vec![
+        "--tls-domain".into(),
+        DOMAIN.into(),
+        "--tls-listen".into(),
+        format!("127.0.0.1:{}", free_port()),
+    ];
+    args.extend(ca.relay_args());
+    let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
+    relay.wait_log("acme: could not obtain a certificate");
+    let log = relay.log_text();
+    assert!(log.contains("the CA rate-limits us (newAccount)"), "{log}");
+    assert!(log.contains("too many new registrations"), "{log}");
+    let stored: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let wait = stored["not_before"].as_i64().unwrap() - now;
+    assert!(
+        (3590..=3601).contains(&wait),
+        "waits for Retry-After: {wait}"
+    );
+    let limited = |requests: &[String]| {
+        requests
+            .iter()
+            .filter(|r| r.starts_with("POST /account"))
+            .count()
+    };
+    assert_eq!(limited(&ca.requests()), 1);
+    relay.kill9();
+    let before_restart = ca.requests().len();
+    relay.restart();
+    relay.wait_log("the CA is not asked again before");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(
+        ca.requests().len(),
+        before_restart,
+        "the restart asked the CA: {:?}",
+        ca.requests()
+    );
 }

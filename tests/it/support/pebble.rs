@@ -18,7 +18,6 @@ pub struct Pebble {
     pub management_port: u16,
     /// The PEM CA that signed pebble's listener certificate.
     pub listener_ca: PathBuf,
-    pub log: PathBuf,
 }
 
 impl Drop for Pebble {
@@ -103,6 +102,7 @@ impl Pebble {
             config["pebble"]["certificateValidityPeriod"] = secs.into();
         }
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        // Kept beside the test's other files, for when one fails.
         let log = dir.join("pebble.log");
         let pebble = Command::new("pebble")
             .arg("-config")
@@ -122,7 +122,6 @@ impl Pebble {
             port,
             management_port,
             listener_ca: dir.join("ca.pem"),
-            log,
         };
         wait_for("pebble to listen", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
@@ -245,4 +244,148 @@ pub fn https(
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     Ok((status, body, leaf))
+}
+
+/// A CA that rate-limits: a tiny https server (pebble's listener
+/// certificate, so the relay trusts it with the same `--acme-ca-file`)
+/// that serves a directory and nonces, and answers every other request
+/// with HTTP 429, `urn:ietf:params:acme:error:rateLimited` and
+/// `Retry-After`. It counts what it was asked. (Pebble has no rate
+/// limits; a proxy in front of it would have to rewrite every URL it
+/// signs for, so this stands in for the limited endpoint alone.)
+pub struct RateLimitedCa {
+    pub port: u16,
+    pub listener_ca: PathBuf,
+    /// Request lines, in order.
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RateLimitedCa {
+    /// Serves on a free loopback port with a listener certificate of its
+    /// own, made in `dir`.
+    pub fn start(dir: &Path, retry_after_secs: u64) -> RateLimitedCa {
+        let dir = dir.join("limited-ca");
+        std::fs::create_dir_all(&dir).unwrap();
+        listener_certificate(&dir);
+        let certs: Vec<_> = rustls::pki_types::pem::PemObject::pem_file_iter(dir.join("cert.pem"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = rustls::pki_types::pem::PemObject::from_pem_file(dir.join("key.pem")).unwrap();
+        let config = Arc::new(
+            rustls::ServerConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+        );
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let _ = serve_one(&mut tls, port, retry_after_secs, &seen);
+            }
+        });
+        RateLimitedCa {
+            port,
+            listener_ca: dir.join("ca.pem"),
+            requests,
+        }
+    }
+
+    pub fn relay_args(&self) -> Vec<String> {
+        vec![
+            "--acme-url".into(),
+            format!("https://127.0.0.1:{}/dir", self.port),
+            "--acme-ca-file".into(),
+            self.listener_ca.display().to_string(),
+        ]
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// Answers the requests of one connection (ureq keeps it alive) until
+/// the client closes it.
+fn serve_one(
+    tls: &mut rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+    port: u16,
+    retry_after_secs: u64,
+    seen: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    tls.sock
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut buffer = Vec::new();
+    loop {
+        let head_end = loop {
+            if let Some(i) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = tls.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        while buffer.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = tls.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(());
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        buffer.drain(..head_end + length);
+        let line = head.lines().next().unwrap_or("").to_string();
+        seen.lock().unwrap().push(line.clone());
+        let base = format!("https://127.0.0.1:{port}");
+        let (status, extra, body) = if line.starts_with("GET /dir ") {
+            let dir = format!(
+                r#"{{"newNonce":"{base}/nonce","newAccount":"{base}/account","newOrder":"{base}/order"}}"#
+            );
+            ("200 OK", String::new(), dir)
+        } else if line.starts_with("HEAD /nonce ") {
+            (
+                "200 OK",
+                "Replay-Nonce: n0nce\r\n".to_string(),
+                String::new(),
+            )
+        } else {
+            (
+                "429 Too Many Requests",
+                format!("Retry-After: {retry_after_secs}\r\nReplay-Nonce: n0nce\r\nContent-Type: application/problem+json\r\n"),
+                r#"{"type":"urn:ietf:params:acme:error:rateLimited","detail":"too many new registrations from this IP"}"#.to_string(),
+            )
+        };
+        let answer = format!(
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{}",
+            body.len(),
+            if line.starts_with("HEAD") {
+                ""
+            } else {
+                body.as_str()
+            }
+        );
+        tls.write_all(answer.as_bytes())?;
+        tls.flush()?;
+    }
 }
