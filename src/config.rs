@@ -240,7 +240,7 @@ fn tls_domain(text: &str) -> Result<String> {
             && !l.ends_with('-')
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    if name.len() > 253 || !name.contains('.') || !name.split('.').all(label_ok) {
+    if name.len() > 253 || !name.split('.').all(label_ok) {
         return Err(Error::Config(format!(
             "--tls-domain: {text:?} is not a domain name; give the bare name Withings calls, e.g. --tls-domain relay.example.org"
         )));

@@ -13,6 +13,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod end_to_end;
+mod https;
 mod inbound_server;
 mod mqtt_client;
 mod mqtt_relay;

@@ -3,5 +3,6 @@
 //! real mosquitto, and a test CA.
 
 pub mod certs;
+pub mod https;
 pub mod mosquitto;
 pub mod relay;
