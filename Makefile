@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all build release test test-deps lint unit-and-e2e bench bench-hostile clean
+.PHONY: all build release test test-deps lint unit-and-e2e bench bench-hostile bench-https clean
 
 all: build
 
@@ -40,6 +40,13 @@ bench:
 # files (the relay inherits the limit and still keeps at most 256).
 bench-hostile:
 	ulimit -n 4096 && $(CARGO) bench --locked --bench hostile
+
+# The relay's own https listener (benches/https.rs): TLS handshake and
+# webhook ack times, and memory with 100 idle TLS connections. For a
+# router's CPU, relatively: RELAY_BIN=target/cross/mipsel-unknown-linux-musl/release/withings-relay
+# RELAY_RUNNER="qemu-mipsel-static -cpu 24Kc" BENCH_ROUNDS=50 make bench-https
+bench-https:
+	$(CARGO) bench --locked --bench https
 
 clean:
 	$(CARGO) clean

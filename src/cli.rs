@@ -129,7 +129,8 @@ pub struct Serve {
 
     /// comma-separated networks (CIDR, e.g. 89.30.121.0/24,2a01:e0d::/32)
     /// that may post notifications; others get 403 and nothing is queued.
-    /// Other routes are not restricted. Defaults to none (any address).
+    /// HEAD checks and other routes are not restricted. Defaults to none
+    /// (any address).
     #[argh(option)]
     pub allow_from: Option<String>,
 

@@ -287,7 +287,7 @@ fn tls_domain(text: &str) -> Result<String> {
             && !l.ends_with('-')
             && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     };
-    if name.len() > 253 || !name.contains('.') || !name.split('.').all(label_ok) {
+    if name.len() > 253 || !name.split('.').all(label_ok) {
         return Err(Error::Config(format!(
             "--tls-domain: {text:?} is not a domain name; give the bare name Withings calls, e.g. --tls-domain relay.example.org"
         )));
@@ -555,6 +555,79 @@ mod tests {
         let mut all = vec!["--public-url", "https://relay.example.org", "serve"];
         all.extend(args);
         error(&all)
+    }
+
+    #[test]
+    fn https_is_off_unless_a_domain_or_a_certificate_is_given() {
+        let s = serve(&["--tls-listen", "0.0.0.0:8443"]);
+        assert!(s.tls.is_none());
+        assert!(s.allow_from.is_none());
+        let s = serve(&["--tls-cert", "/c.pem", "--tls-key", "/k.pem"]);
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.listen, "0.0.0.0:443".parse::<SocketAddr>().unwrap());
+        assert_eq!(tls.domain, None);
+        assert_eq!(
+            tls.files,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+    }
+
+    #[test]
+    fn a_tls_domain_is_the_default_public_url_and_checked() {
+        let all = [
+            "serve",
+            "--tls-domain",
+            "Relay.Example.org.",
+            "--tls-listen",
+            "[::]:8443",
+        ];
+        let CommandSettings::Serve(s) = settings(&all).unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.domain.as_deref(), Some("relay.example.org"));
+        assert_eq!(tls.listen, "[::]:8443".parse::<SocketAddr>().unwrap());
+        // An explicit --public-url wins (a path under the domain, say).
+        let s = serve(&["--tls-domain", "relay.example.org"]);
+        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        for bad in [
+            "https://relay.example.org",
+            "relay.example.org:443",
+            "*.example.org",
+            "a..b",
+            "-a.b",
+        ] {
+            let e = serve_error(&["--tls-domain", bad]);
+            assert!(e.starts_with("--tls-domain:"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together_and_addresses_name_their_flag() {
+        for half in [["--tls-cert", "/c.pem"], ["--tls-key", "/k.pem"]] {
+            let e = serve_error(&half);
+            assert!(e.contains("--tls-cert and --tls-key go together"), "{e}");
+        }
+        let e = serve_error(&["--tls-domain", "relay.example.org", "--tls-listen", "8443"]);
+        assert!(
+            e.starts_with("--tls-listen:") && e.contains("--tls-listen 0.0.0.0:8443"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn allow_from_takes_cidr_blocks_and_names_a_bad_one() {
+        let s = serve(&["--allow-from", "89.30.121.0/24, 2a01:e0d::/32"]);
+        let list: Vec<String> = s
+            .allow_from
+            .unwrap()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(list, ["89.30.121.0/24", "2a01:e0d::/32"]);
+        let e = serve_error(&["--allow-from", "89.30.121.0/24,withings.net"]);
+        assert!(e.starts_with("--allow-from: \"withings.net\""), "{e}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! - `inbound/`: the HTTP server, and the routes it serves: the webhook
 //!   (`webhook.rs`) and the OAuth callback that links an account
-//!   (`oauth_callback.rs`);
+//!   (`oauth_callback.rs`); `tls/` serves the same over https, with the
+//!   certificate in a swappable `CertSlot`, and `allow.rs` holds the
+//!   `--allow-from` networks;
 //! - `store/`: the state dir, where a notification is queued before it is
 //!   acknowledged, with tokens, sync cursors and the outbox;
 //! - `worker/`: drains the queue, syncing each user (`sync.rs`) through an

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::inbound;
 use crate::inbound::oauth_callback::Linker;
 use crate::inbound::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
-use crate::inbound::tls::{self, CertSlot, TlsListener};
+use crate::inbound::tls::{self, AnyListener, CertSlot, TlsListener};
 use crate::inbound::webhook::Webhook;
 use crate::inbound::Handler;
 use crate::outputs::delivery;
@@ -119,25 +119,24 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     // Each listener has its own collector, handler threads and half the
     // connection cap: a flood of idle connections on the internet-facing
     // https port cannot push out the LAN's, nor the reverse.
-    let share = if tls.is_some() { 2 } else { 1 };
-    let (stopped, ended) = mpsc::channel();
+    let mut listeners = vec![("http", AnyListener::Plain(listener))];
+    // For --tls-domain alone, the ACME manager (opened above) fills the slot.
     if let Some((listener, _slot)) = tls {
+        listeners.push(("https", AnyListener::Tls(listener)));
+    }
+    let share = listeners.len();
+    let (stopped, ended) = mpsc::channel();
+    // One closure for both: one copy of the server in the binary.
+    for (name, listener) in listeners {
         let (routes, stopped) = (Arc::clone(&routes), stopped.clone());
         std::thread::Builder::new()
-            .name("https".into())
+            .name(name.into())
             .spawn(move || {
                 let Err(e) = inbound::serve(listener, routes, BODY_LIMIT, share);
                 let _ = stopped.send(e);
             })
-            .map_err(|e| Error::Listen(format!("cannot start the https listener: {e}")))?;
+            .map_err(|e| Error::Listen(format!("cannot start the {name} listener: {e}")))?;
     }
-    std::thread::Builder::new()
-        .name("http".into())
-        .spawn(move || {
-            let Err(e) = inbound::serve(listener, routes, BODY_LIMIT, share);
-            let _ = stopped.send(e);
-        })
-        .map_err(|e| Error::Listen(format!("cannot start the listener: {e}")))?;
     // Started once the https listener serves: the CA's TLS-ALPN-01
     // validation connects to it.
     if let Some(manager) = acme {

@@ -1,7 +1,9 @@
 //! HTTP in, kept apart from the transport: handlers take a parsed
 //! [`Request`] and give a [`Reply`]. `parse` turns bytes into requests and
 //! answers into bytes, `conn` collects one request whole from a
-//! non-blocking stream, `server` accepts, collects and dispatches.
+//! non-blocking stream, `server` accepts, collects and dispatches, over
+//! plain TCP or the TLS listener of `tls`. `allow` decides which peers may
+//! post notifications.
 
 pub mod allow;
 pub(crate) mod conn;

@@ -37,8 +37,8 @@ pub struct Routes {
     pub webhook_secret: Secret,
     pub webhook: Webhook,
     pub linker: Arc<Linker>,
-    /// `--allow-from`: the networks notifications may come from; None
-    /// takes them from anywhere. Other routes are not restricted.
+    /// `--allow-from`: the networks notifications (POSTs) may come from;
+    /// None takes them from anywhere. Other routes are not restricted.
     pub allow_notify: Option<Vec<Cidr>>,
 }
 
@@ -54,7 +54,12 @@ impl Handler for Routes {
         }
         if let Some(secret) = path.strip_prefix(NOTIFY_PREFIX) {
             if same_secret(secret, self.webhook_secret.expose()) {
-                if let Some(allowed) = &self.allow_notify {
+                // Only the POST that queues: Withings' HEAD check on
+                // subscribe (facts sheet §3.2) may come from its front
+                // ranges rather than the notify ones, and answering it
+                // tells nothing the secret in the path does not.
+                let posting = request.method == "POST";
+                if let (true, Some(allowed)) = (posting, &self.allow_notify) {
                     if !request.peer.is_some_and(|ip| allows(allowed, ip)) {
                         log::warn!(
                             "refused a notification from {}, outside --allow-from",

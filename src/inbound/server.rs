@@ -3,7 +3,9 @@
 //! answer. Nothing an attacker sends can grow the thread count, hold a
 //! handler thread, or make the process end:
 //!
-//! - Open connections are capped; at the cap, each new connection closes
+//! - Open connections are capped (per listener: `serve` runs one server
+//!   for the plain listener and one for https, each with half the cap);
+//!   at the cap, each new connection closes
 //!   the waiting one nearest its deadline (the oldest), so a flood of idle
 //!   connections cannot keep Withings out: its request arrives whole in
 //!   milliseconds and is handled before 256 newer connections push it out.

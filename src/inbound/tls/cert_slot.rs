@@ -185,9 +185,10 @@ pub(crate) mod tests {
     use rustls::pki_types::pem::PemObject;
 
     // A P-256 key and self-signed certificate for "relay.test", valid
-    // until 2036-11-21T10:29:12Z, made with:
+    // until 2036-11-21T10:37:18Z, made with:
     // openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes
     //   -subj /CN=relay.test -addext subjectAltName=DNS:relay.test -days 3650
+    //   -addext basicConstraints=critical,CA:FALSE -addext extendedKeyUsage=serverAuth
     // (and other.key with openssl genpkey -algorithm EC).
     pub const CERT: &str = include_str!("testdata/relay.test.crt");
     pub const KEY: &str = include_str!("testdata/relay.test.key");
@@ -211,8 +212,8 @@ pub(crate) mod tests {
         let (chain, key) = pair(CERT, KEY);
         slot.install(chain, key).unwrap();
         assert!(slot.has_certificate());
-        // 2036-11-21T10:29:12Z (date -d ... +%s)
-        assert_eq!(slot.not_after(), Some(2_110_876_152));
+        // 2036-11-21T10:37:18Z (date -d ... +%s)
+        assert_eq!(slot.not_after(), Some(2_110_876_638));
     }
 
     #[test]

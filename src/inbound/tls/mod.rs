@@ -14,4 +14,4 @@ pub use cert_slot::CertSlot;
 #[allow(unused_imports)]
 pub use cert_slot::ACME_TLS_ALPN;
 pub use files::{expiry, install as install_files, watch};
-pub use listener::TlsListener;
+pub use listener::{AnyListener, TlsListener};

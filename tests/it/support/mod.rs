@@ -3,6 +3,7 @@
 //! real mosquitto, and a test CA.
 
 pub mod certs;
+pub mod https;
 pub mod mosquitto;
 pub mod pebble;
 pub mod relay;
