@@ -88,7 +88,7 @@ pub enum Command {
 
 #[derive(FromArgs, Debug)]
 #[cfg_attr(test, derive(argh::ArgsInfo))]
-#[allow(rustdoc::broken_intra_doc_links)]
+#[allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 /// Run the relay: answer Withings webhooks and the OAuth callback, and
 /// write each new measurement group as a JSON line.
 #[argh(subcommand, name = "serve")]
