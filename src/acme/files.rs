@@ -121,6 +121,12 @@ impl AcmeFiles {
         atomic::write_json(&self.acme.join("not-before.json"), value)
     }
 
+    /// Forgets the account URL (the CA no longer knows it); the key stays,
+    /// and newAccount registers it again.
+    pub fn forget_account(&self) -> Result<()> {
+        atomic::remove(&self.acme.join("account.json")).map(|_| ())
+    }
+
     /// After a success: the next attempt is the renewal's business.
     pub fn clear_not_before(&self) -> Result<()> {
         atomic::remove(&self.acme.join("not-before.json")).map(|_| ())

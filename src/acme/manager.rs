@@ -122,6 +122,8 @@ impl Manager {
             return Ok(());
         };
         let path = self.files.certificate_path();
+        // `certificate()` refuses a file without a certificate, so there
+        // is a leaf.
         let leaf = pair.chain[0].as_ref().to_vec();
         let info = cert_info(&leaf)?;
         let domain = &self.settings.domain;
@@ -209,6 +211,19 @@ impl Manager {
             Err(e) => {
                 let failures = failures.saturating_add(1);
                 let now = self.clock.now();
+                // RFC 8555 §7.3.3: a CA that lost or deactivated the
+                // account says so; the next attempt registers again.
+                if let Error::Acme {
+                    kind: AcmeKind::Refused { problem, .. },
+                    ..
+                } = &e
+                {
+                    if problem == "accountDoesNotExist" || problem == "unauthorized" {
+                        if let Err(e) = self.files.forget_account() {
+                            log::error!("acme: {e}");
+                        }
+                    }
+                }
                 let retry_after = match &e {
                     Error::Acme {
                         kind: AcmeKind::RateLimited { until, .. },
@@ -256,6 +271,7 @@ impl Manager {
         // again after a restart.
         self.files
             .save_certificate(&issued.key_pkcs8, &issued.chain_pem)?;
+        // `issue` checked the leaf is there and for the domain.
         let seed = seed_of(issued.chain[0].as_ref());
         self.slot.install(
             issued.chain,
