@@ -10,14 +10,14 @@
 
 use super::der::{self, CertKey};
 use super::files::{Account, AcmeFiles};
-use super::jws::{b64, AccountKey, Signer};
+use super::jws::{b64, json_string, AccountKey, Signer};
 use super::schedule::parse_retry_after;
 use crate::clock::Clock;
 use crate::error::{AcmeKind, Error, Result};
 use crate::inbound::tls::CertSlot;
 use crate::tls_roots;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
@@ -292,7 +292,7 @@ impl<'a> Client<'a> {
 
     /// A signed POST (`payload` None: POST-as-GET), retried with the CA's
     /// fresh nonce when it refuses ours.
-    fn post(&mut self, step: &'static str, url: &str, payload: Option<&Value>) -> Result<Answer> {
+    fn post(&mut self, step: &'static str, url: &str, payload: Option<&str>) -> Result<Answer> {
         for _ in 0..NONCE_ATTEMPTS {
             let nonce = self.fresh_nonce()?;
             let signer = match &self.kid {
@@ -331,10 +331,13 @@ impl<'a> Client<'a> {
             return Ok(());
         }
         let url = self.directory()?.new_account.clone();
-        let mut payload = json!({"termsOfServiceAgreed": true});
-        if let Some(email) = email {
-            payload["contact"] = json!([format!("mailto:{email}")]);
-        }
+        let contact = email.map_or_else(String::new, |email| {
+            format!(
+                r#","contact":[{}]"#,
+                json_string(&format!("mailto:{email}"))
+            )
+        });
+        let payload = format!(r#"{{"termsOfServiceAgreed":true{contact}}}"#);
         let step = "newAccount";
         let answer = self.post(step, &url, Some(&payload))?;
         let kid = answer
@@ -398,7 +401,10 @@ impl<'a> Client<'a> {
         let answer = self.post(
             step,
             &new_order,
-            Some(&json!({"identifiers": [{"type": "dns", "value": domain}]})),
+            Some(&format!(
+                r#"{{"identifiers":[{{"type":"dns","value":{}}}]}}"#,
+                json_string(domain)
+            )),
         )?;
         let order_url = answer
             .location
@@ -427,7 +433,11 @@ impl<'a> Client<'a> {
         let key = CertKey::generate()?;
         let csr = der::csr(&key, domain)?;
         let step = "finalize";
-        let answer = self.post(step, &finalize, Some(&json!({"csr": b64(&csr)})))?;
+        let answer = self.post(
+            step,
+            &finalize,
+            Some(&format!(r#"{{"csr":"{}"}}"#, b64(&csr))),
+        )?;
         let mut order = answer.json(step)?;
         if order["status"] != "valid" {
             order = self.poll("order", &order_url, &["pending", "ready", "processing"])?;
@@ -511,7 +521,7 @@ impl<'a> Client<'a> {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.pkcs8().to_vec())),
         )?;
         // RFC 8555 §7.5.1: an empty object says "ready, validate".
-        self.post("challenge", &challenge_url, Some(&json!({})))?;
+        self.post("challenge", &challenge_url, Some("{}"))?;
         let authz = self.poll(step, url, &["pending"])?;
         if authz["status"] == "valid" {
             return Ok(());
