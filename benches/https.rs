@@ -4,8 +4,10 @@
 //! Prints the time of a full TLS 1.3 and TLS 1.2 handshake, of a webhook
 //! acknowledged over https on a new connection (handshake included) and on
 //! a kept-alive one, and the relay's memory with 100 idle TLS connections
-//! (handshake done, no request yet) open. Asserts nothing: people judge
-//! the figures. `BENCH_ROUNDS` (default 300) sets the rounds per figure.
+//! (handshake done, no request yet) open; then the worst of 20 webhooks
+//! over https while 1000 stalled handshakes are held open (target: within
+//! Withings' 2 s, facts sheet §3.4). Asserts nothing: people judge the
+//! figures. `BENCH_ROUNDS` (default 300) sets the rounds per figure.
 
 // The integration tests' fake Withings and harness: a bench uses a few of
 // their helpers, and the test crate checks the rest are used.
@@ -17,6 +19,7 @@ mod fake_withings;
 mod support;
 
 use fake_withings::FakeWithings;
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 use support::certs::make_certificates;
@@ -25,6 +28,8 @@ use support::relay::{free_port, notification_form, start_linked, wait_for, TestD
 
 const USER: u64 = 8_080_003;
 const IDLE: usize = 100;
+const STALLED: usize = 1000;
+const NOTIFICATIONS: usize = 20;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -153,4 +158,25 @@ fn main() {
     drop(idle);
     std::thread::sleep(Duration::from_secs(6));
     println!("VmRSS once they closed: {} KiB", vm_rss_kib(pid));
+
+    // 1000 stalled handshakes (half silent, half with half a ClientHello),
+    // held open while notifications arrive over https.
+    let hello = support::https::client_hello(&tls13, "localhost");
+    let stalled: Vec<TcpStream> = (0..STALLED)
+        .filter_map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+            if i % 2 == 1 {
+                let _ = s.write_all(&hello[..hello.len() / 2]);
+            }
+            Some(s)
+        })
+        .collect();
+    let opened = stalled.len();
+    measure(
+        &format!("webhook ack over https, {opened} stalled"),
+        NOTIFICATIONS,
+        || webhook(&mut Https::connect(&tls13, port, "localhost").unwrap()),
+    );
+    println!("VmRSS with them: {} KiB", vm_rss_kib(pid));
+    drop(stalled);
 }

@@ -269,3 +269,68 @@ fn allow_from_refuses_notifications_from_elsewhere_but_not_the_oauth_callback() 
         .unwrap();
     assert_eq!(status, 200);
 }
+
+/// Tried: `serve` with a --tls-key that belongs to another certificate,
+/// and with a --tls-cert that does not exist. Each stops at start,
+/// non-zero, with a line naming the file and what is wrong, before it
+/// serves anything.
+#[test]
+fn a_bad_certificate_pair_stops_serve_at_start_with_a_clear_error() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("https-bad-pair");
+    make_certificates(dir.path());
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    make_certificates(&other);
+    let relay = Relay::configure(&fake, dir.path(), &[]);
+    let cert = dir.path().join("server.pem").display().to_string();
+    let wrong_key = other.join("server.key").display().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let serve = |cert: &str, key: &str| {
+        relay.run(&[
+            "serve",
+            "--listen",
+            &listen,
+            "--tls-listen",
+            &listen,
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+        ])
+    };
+    let out = serve(&cert, &wrong_key);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("does not match the certificate") && stderr.contains(&cert),
+        "{stderr}"
+    );
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let out = serve(&missing, &wrong_key);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&missing), "{stderr}");
+}
+
+/// Tried: `serve --tls-domain localhost` with no certificate files (what
+/// ACME fills in). It starts, says so in the log, and refuses every
+/// handshake with an alert until a certificate is installed; the plain
+/// listener answers meanwhile.
+#[test]
+fn a_domain_without_a_certificate_refuses_handshakes_until_one_is_installed() {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("https-no-cert");
+    make_certificates(dir.path());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--tls-domain", "localhost", "--tls-listen", &listen];
+    let relay = start_linked(&fake, &dir, 9_300_009, &args);
+    relay.wait_log("no certificate for localhost yet");
+    let config = client(&ca(dir.path()), &TLS13, &[]);
+    let e = Https::connect(&config, port, "localhost")
+        .err()
+        .expect("no certificate");
+    assert!(e.to_string().contains("fatal alert"), "{e}");
+    assert_eq!(relay.notify(&notification_form(&fake, 9_300_009)), 200);
+}
