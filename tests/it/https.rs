@@ -324,7 +324,17 @@ fn a_domain_without_a_certificate_refuses_handshakes_until_one_is_installed() {
     make_certificates(dir.path());
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let args = ["--tls-domain", "localhost", "--tls-listen", &listen];
+    // --tls-domain alone starts ACME: a closed local port as the CA, so
+    // the test never asks Let's Encrypt (tests/it/acme.rs covers ACME).
+    let no_ca = format!("https://127.0.0.1:{}/dir", free_port());
+    let args = [
+        "--tls-domain",
+        "localhost",
+        "--tls-listen",
+        &listen,
+        "--acme-url",
+        &no_ca,
+    ];
     let relay = start_linked(&fake, &dir, 9_300_009, &args);
     relay.wait_log("no certificate for localhost yet");
     let config = client(&ca(dir.path()), &TLS13, &[]);
