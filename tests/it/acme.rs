@@ -30,14 +30,6 @@ fn certificate_file(state_dir: &Path) -> std::path::PathBuf {
     state_dir.join("tls/certificate.pem")
 }
 
-/// How many orders the relay placed, from its log.
-fn orders(relay: &Relay) -> usize {
-    relay
-        .log_text()
-        .matches("acme: ordered a certificate")
-        .count()
-}
-
 /// Tried: a relay with no certificate at all, pebble in front, a linked
 /// user. It must obtain a certificate on its own, serve it on its TLS
 /// port (verified against pebble's issuing root, for the TLS-ALPN-01
@@ -74,7 +66,7 @@ fn a_relay_without_a_certificate_obtains_one_and_serves_https_with_it() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(orders(&relay), 1);
+    assert_eq!(pebble.orders(), 1);
 }
 
 /// Tried: a relay restarted with a good certificate on disk. It must serve
@@ -96,7 +88,7 @@ fn a_restart_with_a_valid_certificate_orders_nothing() {
     let (status, _, _) = https(&config, DOMAIN, tls_port, "GET", "/nothing", "").unwrap();
     assert_eq!(status, 404, "served over https with the stored certificate");
     std::thread::sleep(std::time::Duration::from_secs(1));
-    assert_eq!(orders(&relay), 1, "{}", relay.log_text());
+    assert_eq!(pebble.orders(), 1, "{}", relay.log_text());
     assert_eq!(
         std::fs::read(certificate_file(&relay.state_dir)).unwrap(),
         stored
@@ -136,7 +128,7 @@ fn a_refused_domain_is_reported_and_not_asked_again_at_once() {
     relay.restart();
     relay.wait_log("the CA is not asked again before");
     std::thread::sleep(std::time::Duration::from_secs(1));
-    assert_eq!(orders(&relay), 0, "the refused newOrder placed none");
+    assert_eq!(pebble.orders(), 0, "the refused newOrder placed none");
     assert_eq!(
         relay.log_text().matches("could not obtain").count(),
         1,
@@ -216,7 +208,7 @@ fn a_short_lived_certificate_is_renewed_without_a_failed_handshake() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(renewed, "not renewed: {}", relay.log_text());
-    assert!(orders(&relay) >= 2);
+    assert!(pebble.orders() >= 2);
 }
 
 /// Tried: pebble refusing a quarter of all good nonces with `badNonce`. The

@@ -18,6 +18,8 @@ pub struct Pebble {
     pub management_port: u16,
     /// The PEM CA that signed pebble's listener certificate.
     pub listener_ca: PathBuf,
+    /// What pebble logs: one line per order it adds, among others.
+    pub log: PathBuf,
 }
 
 impl Drop for Pebble {
@@ -102,7 +104,6 @@ impl Pebble {
             config["pebble"]["certificateValidityPeriod"] = secs.into();
         }
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
-        // Kept beside the test's other files, for when one fails.
         let log = dir.join("pebble.log");
         let pebble = Command::new("pebble")
             .arg("-config")
@@ -122,6 +123,7 @@ impl Pebble {
             port,
             management_port,
             listener_ca: dir.join("ca.pem"),
+            log,
         };
         wait_for("pebble to listen", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
@@ -130,6 +132,14 @@ impl Pebble {
             TcpStream::connect(("127.0.0.1", management_port)).ok()
         });
         pebble
+    }
+
+    /// How many orders pebble has taken, from its own log.
+    pub fn orders(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .matches("Added order")
+            .count()
     }
 
     pub fn directory_url(&self) -> String {
