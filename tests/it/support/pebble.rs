@@ -373,7 +373,7 @@ fn serve_one(
                 r#"{{"newNonce":"{base}/nonce","newAccount":"{base}/account","newOrder":"{base}/order"}}"#
             );
             ("200 OK", String::new(), dir)
-        } else if line.starts_with("HEAD /nonce ") {
+        } else if line.starts_with("GET /nonce ") {
             (
                 "200 OK",
                 "Replay-Nonce: n0nce\r\n".to_string(),
@@ -387,13 +387,8 @@ fn serve_one(
             )
         };
         let answer = format!(
-            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{}",
-            body.len(),
-            if line.starts_with("HEAD") {
-                ""
-            } else {
-                body.as_str()
-            }
+            "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+            body.len()
         );
         tls.write_all(answer.as_bytes())?;
         tls.flush()?;
