@@ -76,6 +76,7 @@ rustflags_of() {
             immediate-abort) flags="$flags -Zunstable-options -C panic=immediate-abort" ;;
             location-none) flags="$flags -Zlocation-detail=none" ;;
             fmt-debug-none) flags="$flags -Zfmt-debug=none" ;;
+            fmt-debug-shallow) flags="$flags -Zfmt-debug=shallow" ;;
             opt-s) flags="$flags -C opt-level=s" ;;
             optimize-for-size) ;; # a std feature, see build_std_args
             *) die "unknown size lever '$lever'" ;;
