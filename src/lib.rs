@@ -46,6 +46,7 @@ mod tls_roots;
 mod weburl;
 mod withings;
 mod worker;
+mod x509;
 
 #[cfg(test)]
 mod hostile_input;

@@ -65,9 +65,29 @@ pub fn duration_text(d: Duration) -> String {
     }
 }
 
+/// Midnight UTC of a proleptic Gregorian date, in unix seconds: the inverse
+/// of [`civil_from_days`] (Howard Hinnant's public-domain algorithm). Used
+/// to read certificate times and HTTP dates.
+pub fn unix_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * 86_400
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_count_days_from_the_epoch() {
+        assert_eq!(unix_from_civil(1970, 1, 1), 0);
+        assert_eq!(unix_from_civil(2000, 3, 1), 11_017 * 86_400);
+        assert_eq!(unix_from_civil(1969, 12, 31), -86_400);
+    }
 
     #[test]
     fn epoch_and_known_instants() {

@@ -452,7 +452,8 @@ impl<'a> Client<'a> {
         let leaf = chain
             .first()
             .ok_or_else(|| malformed(step, "the chain holds no certificate"))?;
-        let info = der::cert_info(leaf.as_ref())?;
+        let info = crate::x509::cert_info(leaf.as_ref())
+            .ok_or_else(|| malformed(step, "the certificate does not parse"))?;
         if !info
             .dns_names
             .iter()

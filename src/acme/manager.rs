@@ -11,13 +11,13 @@
 //! relay, or a restart loop, does not bring the CA an earlier request.
 
 use super::client::{Client, Http};
-use super::der::cert_info;
 use super::files::{AcmeFiles, NotBefore};
 use super::schedule;
 use crate::clock::Clock;
 use crate::error::{AcmeKind, Error, Result};
 use crate::inbound::tls::CertSlot;
 use crate::timefmt::rfc3339_utc;
+use crate::x509::cert_info;
 use rustls::pki_types::CertificateDer;
 use std::path::Path;
 use std::sync::Arc;
@@ -125,7 +125,10 @@ impl Manager {
         // `certificate()` refuses a file without a certificate, so there
         // is a leaf.
         let leaf = pair.chain[0].as_ref().to_vec();
-        let info = cert_info(&leaf)?;
+        let info = cert_info(&leaf).ok_or_else(|| Error::Acme {
+            step: "read the certificate",
+            kind: AcmeKind::Malformed("the stored certificate does not parse".into()),
+        })?;
         let domain = &self.settings.domain;
         if !info
             .dns_names

@@ -62,7 +62,7 @@ pub fn parse_retry_after(now: i64, value: &str) -> Option<i64> {
     if parts.next() != Some("GMT") {
         return None;
     }
-    Some(super::der::unix_from_civil(year, month, day) + h * 3600 + m * 60 + s)
+    Some(crate::timefmt::unix_from_civil(year, month, day) + h * 3600 + m * 60 + s)
 }
 
 #[cfg(test)]

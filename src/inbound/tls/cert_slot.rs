@@ -2,7 +2,6 @@
 //! `--tls-cert` watcher install into a [`CertSlot`], every new handshake
 //! reads it, and a connection keeps the certificate it was opened with.
 
-use super::der;
 use crate::error::{Error, Result};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -87,7 +86,9 @@ impl CertSlot {
         chain: Vec<CertificateDer<'static>>,
         key: PrivateKeyDer<'static>,
     ) -> Result<()> {
-        let not_after = chain.first().and_then(|leaf| der::not_after(leaf.as_ref()));
+        let not_after = chain
+            .first()
+            .and_then(|leaf| crate::x509::not_after(leaf.as_ref()));
         let key = Arc::new(certified(chain, key)?);
         self.write()?.current = Some(Installed { key, not_after });
         Ok(())

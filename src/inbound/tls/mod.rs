@@ -5,7 +5,6 @@
 //! already links: no second TLS stack.
 
 mod cert_slot;
-mod der;
 mod files;
 mod listener;
 
