@@ -12,6 +12,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
 use std::path::Path;
+use std::time::Duration;
+use ureq::tls::{RootCerts, TlsConfig};
+use ureq::Agent;
 
 /// The certificates in the PEM file `path`, given with `flag`, each
 /// checked to be usable as a CA. A file with none, or with one that is
@@ -55,12 +58,47 @@ pub fn with_bundled(extra: Vec<CertificateDer<'static>>) -> RootCertStore {
     roots
 }
 
-/// `extra` as ureq takes them.
-pub fn for_ureq(extra: &[CertificateDer<'static>]) -> Vec<ureq::tls::Certificate<'static>> {
-    extra
-        .iter()
-        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
-        .collect()
+/// The https agents for a server whose certificate the bundled roots or
+/// `extra` vouch for, in the order to try them: ureq takes one root set
+/// per agent, so the extra roots get an agent of their own, tried first,
+/// and the bundled roots' agent only after a TLS verification failure
+/// (see [`is_tls_failure`]). The Withings client and the ACME client both
+/// call through these.
+pub fn https_agents(
+    extra: &[CertificateDer<'static>],
+    connect: Duration,
+    call: Duration,
+) -> Vec<Agent> {
+    let agent = |roots: RootCerts| {
+        Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(connect))
+            .timeout_global(Some(call))
+            .user_agent(concat!("withings-relay/", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .build()
+            .new_agent()
+    };
+    let mut agents = Vec::new();
+    if !extra.is_empty() {
+        let certs: Vec<ureq::tls::Certificate<'static>> = extra
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        agents.push(agent(RootCerts::new_with_certs(&certs)));
+    }
+    agents.push(agent(RootCerts::WebPki));
+    agents
+}
+
+/// Whether a call failed on TLS verification, so the next agent of
+/// [`https_agents`] may succeed.
+pub fn is_tls_failure(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,6 @@ use crate::tls_roots;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,25 +42,6 @@ pub struct Http {
     /// verification failed, as in `withings/api.rs` (ureq takes one root
     /// set per agent).
     agents: Vec<Agent>,
-}
-
-fn agent(roots: RootCerts) -> Agent {
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(CALL_TIMEOUT))
-        .user_agent(concat!("withings-relay/", env!("CARGO_PKG_VERSION")))
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
-        .build()
-        .new_agent()
-}
-
-fn is_tls_failure(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
-        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
-        _ => false,
-    }
 }
 
 /// An answer, with what ACME reads from its head.
@@ -96,13 +76,7 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
 
 impl Http {
     pub fn new(extra_ca: Vec<CertificateDer<'static>>) -> Http {
-        let mut agents = Vec::new();
-        if !extra_ca.is_empty() {
-            agents.push(agent(RootCerts::new_with_certs(&tls_roots::for_ureq(
-                &extra_ca,
-            ))));
-        }
-        agents.push(agent(RootCerts::WebPki));
+        let agents = tls_roots::https_agents(&extra_ca, CONNECT_TIMEOUT, CALL_TIMEOUT);
         Http { agents }
     }
 
@@ -138,7 +112,7 @@ impl Http {
                         body,
                     });
                 }
-                Err(e) if is_tls_failure(&e) => last_tls = e.to_string(),
+                Err(e) if tls_roots::is_tls_failure(&e) => last_tls = e.to_string(),
                 Err(e) => {
                     return Err(Error::Acme {
                         step,

@@ -11,7 +11,6 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::time::Duration;
-use ureq::tls::{RootCerts, TlsConfig};
 use ureq::Agent;
 
 /// getmeas pages are small; this only stops a misbehaving server from
@@ -38,31 +37,12 @@ pub struct Api {
     agents: Vec<Agent>,
 }
 
-fn agent(roots: RootCerts) -> Agent {
-    Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(CONNECT_TIMEOUT))
-        .timeout_global(Some(CALL_TIMEOUT))
-        .user_agent(concat!("withings-relay/", env!("CARGO_PKG_VERSION")))
-        .tls_config(TlsConfig::builder().root_certs(roots).build())
-        .build()
-        .new_agent()
-}
-
-fn is_tls_failure(e: &ureq::Error) -> bool {
-    match e {
-        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => true,
-        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
-        _ => false,
-    }
-}
-
 /// Pure: what kind of failure a ureq error is.
 fn kind_of(e: &ureq::Error) -> WithingsKind {
     match e {
         ureq::Error::Timeout(_) => WithingsKind::Timeout,
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => WithingsKind::Timeout,
-        e if is_tls_failure(e) => WithingsKind::Tls(e.to_string()),
+        e if tls_roots::is_tls_failure(e) => WithingsKind::Tls(e.to_string()),
         e => WithingsKind::Unreachable(e.to_string()),
     }
 }
@@ -70,12 +50,7 @@ fn kind_of(e: &ureq::Error) -> WithingsKind {
 impl Api {
     /// `extra_ca`: the `--ca-file` certificates, from [`tls_roots::read_pem`].
     pub fn new(base: BaseUrl, extra_ca: Vec<CertificateDer<'static>>) -> Api {
-        let mut agents = Vec::new();
-        if !extra_ca.is_empty() {
-            let certs = tls_roots::for_ureq(&extra_ca);
-            agents.push(agent(RootCerts::new_with_certs(&certs)));
-        }
-        agents.push(agent(RootCerts::WebPki));
+        let agents = tls_roots::https_agents(&extra_ca, CONNECT_TIMEOUT, CALL_TIMEOUT);
         Api { base, agents }
     }
 
@@ -113,7 +88,7 @@ impl Api {
             }
             match request.send(&body) {
                 Ok(response) => return read_answer(what, response),
-                Err(e) if is_tls_failure(&e) => last_err = Some(e),
+                Err(e) if tls_roots::is_tls_failure(&e) => last_err = Some(e),
                 Err(e) => return Err(Error::withings(what, kind_of(&e))),
             }
         }
