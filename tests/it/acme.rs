@@ -119,10 +119,7 @@ fn a_refused_domain_is_reported_and_not_asked_again_at_once() {
         crate::support::relay::http(relay.port, "GET", "/nothing", &[], b"").0,
         404
     );
-    let stored: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
-    )
-    .unwrap();
+    let stored = stored_not_before(&relay);
     assert_eq!(stored["failures"], 1);
     relay.kill9();
     relay.restart();
@@ -162,10 +159,7 @@ fn an_unreachable_ca_leaves_plain_http_serving_and_backs_off() {
         crate::support::relay::http(relay.port, "GET", "/nothing", &[], b"").0,
         404
     );
-    let stored: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
-    )
-    .unwrap();
+    let stored = stored_not_before(&relay);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -308,10 +302,7 @@ fn a_rate_limit_is_respected_across_restarts() {
     let log = relay.log_text();
     assert!(log.contains("the CA rate-limits us (newAccount)"), "{log}");
     assert!(log.contains("too many new registrations"), "{log}");
-    let stored: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(relay.state_dir.join("acme/not-before.json")).unwrap(),
-    )
-    .unwrap();
+    let stored = stored_not_before(&relay);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -339,4 +330,10 @@ fn a_rate_limit_is_respected_across_restarts() {
         "the restart asked the CA: {:?}",
         ca.requests()
     );
+}
+
+/// What the relay keeps of its next ACME attempt (`acme/not-before.json`).
+fn stored_not_before(relay: &Relay) -> serde_json::Value {
+    let path = relay.state_dir.join("acme/not-before.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }

@@ -4,6 +4,7 @@
 //! listener on `tls_port`). Pebble's own https uses a test CA made with
 //! openssl, which the relay is given with `--acme-ca-file`.
 
+use crate::support::certs::openssl;
 use crate::support::relay::{free_port, wait_for};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -29,19 +30,6 @@ impl Drop for Pebble {
             let _ = child.wait();
         }
     }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl (make test-deps)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// A CA and a listener certificate for 127.0.0.1 and localhost, in `dir`.
