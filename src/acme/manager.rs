@@ -242,16 +242,19 @@ impl Manager {
                     ),
                     None => "no certificate yet: https handshakes fail until one is obtained (plain HTTP still serves)".into(),
                 };
-                log::error!(
-                    "acme: could not obtain a certificate for {domain}: {e}; {serving}; next attempt at {} ({failures} failure(s) in a row)",
-                    rfc3339_utc(next)
-                );
+                // Kept before it is announced: whoever reads the log and
+                // restarts the relay finds the wait already on disk.
                 let stored = NotBefore {
                     not_before: next,
                     failures,
                     reason: e.to_string(),
                 };
-                if let Err(e) = self.files.save_not_before(&stored) {
+                let saved = self.files.save_not_before(&stored);
+                log::error!(
+                    "acme: could not obtain a certificate for {domain}: {e}; {serving}; next attempt at {} ({failures} failure(s) in a row)",
+                    rfc3339_utc(next)
+                );
+                if let Err(e) = saved {
                     // Without the file a restart could come back sooner;
                     // this run still waits.
                     log::error!("acme: {e}");
