@@ -22,6 +22,20 @@ fn acme_args(pebble: &Pebble, tls_port: u16) -> Vec<String> {
     args
 }
 
+/// A fake Withings, a test dir, a pebble that validates on a free port,
+/// and the relay arguments that point ACME at it for [`DOMAIN`] there.
+fn with_pebble(
+    name: &str,
+    options: PebbleOptions,
+) -> (FakeWithings, TestDir, u16, Pebble, Vec<String>) {
+    let fake = FakeWithings::start();
+    let dir = TestDir::new(name);
+    let tls_port = free_port();
+    let pebble = Pebble::start(dir.path(), tls_port, options);
+    let args = acme_args(&pebble, tls_port);
+    (fake, dir, tls_port, pebble, args)
+}
+
 fn refs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
@@ -38,11 +52,7 @@ fn certificate_file(state_dir: &Path) -> std::path::PathBuf {
 /// private file.
 #[test]
 fn a_relay_without_a_certificate_obtains_one_and_serves_https_with_it() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-issue");
-    let tls_port = free_port();
-    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, tls_port, pebble, args) = with_pebble("acme-issue", PebbleOptions::default());
     let relay = start_linked(&fake, &dir, USER, &refs(&args));
     relay.wait_log("acme: new certificate for relay.example.org installed");
     let config = client_config(&pebble.issuing_root());
@@ -73,11 +83,7 @@ fn a_relay_without_a_certificate_obtains_one_and_serves_https_with_it() {
 /// that certificate at once and place no new order.
 #[test]
 fn a_restart_with_a_valid_certificate_orders_nothing() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-restart");
-    let tls_port = free_port();
-    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, tls_port, pebble, args) = with_pebble("acme-restart", PebbleOptions::default());
     let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
     relay.wait_log("acme: new certificate for relay.example.org installed");
     let stored = std::fs::read(certificate_file(&relay.state_dir)).unwrap();
@@ -100,15 +106,11 @@ fn a_restart_with_a_valid_certificate_orders_nothing() {
 /// try again, and store that time so a restart does not ask sooner.
 #[test]
 fn a_refused_domain_is_reported_and_not_asked_again_at_once() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-refused");
-    let tls_port = free_port();
     let options = PebbleOptions {
         blocklist: vec![DOMAIN.into()],
         ..PebbleOptions::default()
     };
-    let pebble = Pebble::start(dir.path(), tls_port, options);
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, _, pebble, args) = with_pebble("acme-refused", options);
     let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
     relay.wait_log("acme: could not obtain a certificate for relay.example.org");
     let log = relay.log_text();
@@ -173,15 +175,11 @@ fn an_unreachable_ca_leaves_plain_http_serving_and_backs_off() {
 /// and the served certificate must change without a restart.
 #[test]
 fn a_short_lived_certificate_is_renewed_without_a_failed_handshake() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-renew");
-    let tls_port = free_port();
     let options = PebbleOptions {
         validity_secs: Some(30),
         ..PebbleOptions::default()
     };
-    let pebble = Pebble::start(dir.path(), tls_port, options);
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, tls_port, pebble, args) = with_pebble("acme-renew", options);
     let relay = Relay::start(&fake, dir.path(), &refs(&args));
     relay.wait_log("acme: new certificate for relay.example.org installed");
     let config = client_config(&pebble.issuing_root());
@@ -210,15 +208,11 @@ fn a_short_lived_certificate_is_renewed_without_a_failed_handshake() {
 /// carries and still obtain its certificate.
 #[test]
 fn refused_nonces_are_retried_with_the_cas_fresh_one() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-nonce");
-    let tls_port = free_port();
     let options = PebbleOptions {
         nonce_reject: 25,
         ..PebbleOptions::default()
     };
-    let pebble = Pebble::start(dir.path(), tls_port, options);
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, _, _pebble, args) = with_pebble("acme-nonce", options);
     let mut relay = Relay::configure(&fake, dir.path(), &refs(&args));
     relay.restart();
     // Three refusals in a row (1 in 64 per request) fail an attempt, which
@@ -243,11 +237,7 @@ fn refused_nonces_are_retried_with_the_cas_fresh_one() {
 /// pair, and the next start must end with a certificate served.
 #[test]
 fn a_kill_during_issuance_leaves_no_torn_file_and_the_next_start_recovers() {
-    let fake = FakeWithings::start();
-    let dir = TestDir::new("acme-kill");
-    let tls_port = free_port();
-    let pebble = Pebble::start(dir.path(), tls_port, PebbleOptions::default());
-    let args = acme_args(&pebble, tls_port);
+    let (fake, dir, tls_port, pebble, args) = with_pebble("acme-kill", PebbleOptions::default());
     let mut relay = Relay::start(&fake, dir.path(), &refs(&args));
     let path = certificate_file(&relay.state_dir);
     for delay_ms in [0u64, 20, 50, 100, 200, 400] {
