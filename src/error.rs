@@ -163,6 +163,10 @@ pub enum Fix {
     /// `acme/*` or `tls/certificate.pem`: move it aside; the next attempt
     /// makes a new account or certificate.
     AcmeFile,
+    /// `health/<id>.json`: only a report; the next write replaces it.
+    Health,
+    /// `serve.json`: only a report; the next start of `serve` replaces it.
+    ServeInfo,
     /// A file the relay only ever writes (a queue entry, a rejected group)
     /// failed to serialize: a bug.
     Report,
@@ -226,6 +230,12 @@ impl fmt::Display for Fix {
             }
             Fix::AcmeFile => {
                 "move it aside: the relay then registers again or obtains a new certificate"
+            }
+            Fix::Health => {
+                "delete it: it only feeds `withings-relay status`, and the next sync writes it again"
+            }
+            Fix::ServeInfo => {
+                "delete it: it only feeds `withings-relay status`, and the next start of `serve` writes it again"
             }
             Fix::Report => "this is a bug in withings-relay: please report it with this line",
         })

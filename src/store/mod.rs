@@ -15,6 +15,10 @@
 //! rejected/           groups Withings sent that could not be read, verbatim,
 //!                     as <userid>-<grpid>-<modified>.json
 //! mqtt-sensors.json   sensors announced to Home Assistant
+//! health/<id>.json    how each user is doing, for `status`: last sync,
+//!                     last error, subscriptions as last checked
+//! serve.json          what the running `serve` was started with, for
+//!                     `status`
 //! format              the layout version of this directory
 //! ```
 //!
@@ -22,22 +26,29 @@
 
 pub mod atomic;
 mod authstate;
+// Skeleton for #10: the status, worker and subscription work fill its users in.
+#[allow(dead_code)]
+mod health;
 mod lock;
 mod outbox;
 mod per_user;
 mod queue;
 pub mod rejected;
+mod serve_info;
 mod syncstate;
 #[cfg(test)]
 pub mod testdir;
 mod users;
 
 pub use authstate::{LinkNonces, NonceCheck, NONCE_TTL_SECS};
+#[allow(unused_imports)]
+pub use health::{Failure, Health, HealthFiles, Subscription, SubscriptionCheck, Unlinked};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
 pub use queue::{Notification, Queue};
 pub use rejected::Rejects;
+pub use serve_info::ServeInfo;
 pub use syncstate::SyncState;
 pub use users::UserRecord;
 
@@ -94,7 +105,9 @@ fn open_format(path: &Path) -> Result<()> {
     }
 }
 
-const SUBDIRS: [&str; 6] = ["users", "sync", "queue", "auth", "locks", "rejected"];
+const SUBDIRS: [&str; 7] = [
+    "users", "sync", "queue", "auth", "locks", "rejected", "health",
+];
 
 pub struct StateDir {
     root: PathBuf,
@@ -103,6 +116,8 @@ pub struct StateDir {
     pub queue: Queue,
     pub auth: LinkNonces,
     pub rejected: Rejects,
+    #[allow(dead_code)]
+    pub health: HealthFiles,
 }
 
 impl StateDir {
@@ -120,12 +135,25 @@ impl StateDir {
             queue: Queue::new(root.join("queue")),
             auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
+            health: HealthFiles::new(PerUser::new(root.join("health"))),
         })
     }
 
     /// The outbox for these sinks (see [`Outbox`]).
     pub fn outbox(&self, sinks: &[&str]) -> Result<Outbox> {
         Outbox::open(&self.root.join("outbox"), sinks)
+    }
+
+    /// What the running (or last) `serve` said about itself.
+    #[allow(dead_code)]
+    pub fn serve_info(&self) -> Result<Option<ServeInfo>> {
+        atomic::read_json(&self.root.join(serve_info::FILE), Fix::ServeInfo)
+    }
+
+    /// Written by `serve` at start.
+    #[allow(dead_code)]
+    pub fn save_serve_info(&self, info: &ServeInfo) -> Result<()> {
+        atomic::write_json(&self.root.join(serve_info::FILE), info)
     }
 
     pub fn root(&self) -> &Path {

@@ -75,6 +75,11 @@ impl<T: UserFile> PerUser<T> {
         atomic::write_json(&self.path(userid)?, value)
     }
 
+    /// Deletes the user's file; Ok(false) if there was none.
+    pub fn remove(&self, userid: &str) -> Result<bool> {
+        atomic::remove(&self.path(userid)?)
+    }
+
     pub fn exists(&self, userid: &str) -> bool {
         self.path(userid).is_ok_and(|p| p.exists())
     }
