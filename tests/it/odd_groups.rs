@@ -32,6 +32,9 @@ fn shifted(mut group: Value, by: i64) -> Value {
 fn notify_and_settle(fake: &FakeWithings, relay: &Relay) {
     assert_eq!(relay.notify(&notification_form(fake, USER)), 200);
     wait_for("an empty queue", || (relay.queued() == 0).then_some(()));
+    // The queue empties once the groups are in the outbox; the JSON lines
+    // are written by the courier thread after that.
+    wait_for("an empty outbox", || (relay.outbox_records() == 0).then_some(()));
 }
 
 fn rejected_files(relay: &Relay) -> Vec<String> {
