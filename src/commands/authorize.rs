@@ -94,5 +94,10 @@ fn link_pasted(ctx: &Context, pasted: &str, redirect_uri: &str) -> Result<String
             "Withings did not grant access ({why})"
         )));
     };
-    link::store_tokens(ctx, &code, redirect_uri)
+    link::store_tokens(ctx, &code, redirect_uri).map_err(|e| match e {
+        Error::Api { .. } => Error::NotLinked(format!(
+            "Withings refused the code ({e}): a code works once, for 30 seconds, and only with the redirect URL the link carried ({redirect_uri})"
+        )),
+        other => other,
+    })
 }

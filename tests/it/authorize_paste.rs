@@ -145,9 +145,10 @@ fn surrounding_whitespace_is_ignored() {
     assert_eq!(stored["access_token"], fake.current_tokens(USER).unwrap().0);
 }
 
-/// Tried: a state this relay never issued (the code is real), and a
-/// refusal (`error=access_denied` with the right state). Checked: exit 1
-/// with a message saying which, and no user stored.
+/// Tried: a state this relay never issued (the code is real), a refusal
+/// (`error=access_denied` with the right state), and a real landing
+/// pasted after the code's 30 s. Checked: exit 1 with a message saying
+/// which, and no user stored.
 #[test]
 fn an_unknown_state_or_a_refusal_links_nothing() {
     let (fake, _dir, state) = setup("paste-refused");
@@ -174,8 +175,15 @@ fn an_unknown_state_or_a_refusal_links_nothing() {
         "{err}"
     );
     assert!(!user_file(&state).exists());
-    assert!(
-        !state.join("users").exists()
-            || std::fs::read_dir(state.join("users")).unwrap().count() == 0
-    );
+
+    let late = authorize_paste(&fake, &state, |link| {
+        let landing = landed(&fake, link);
+        fake.advance_clock(31);
+        landing + "\n"
+    });
+    assert_eq!(late.status.code(), Some(1));
+    let err = text(&late.stderr);
+    assert!(err.contains("a code works once, for 30 seconds"), "{err}");
+    let users = std::fs::read_dir(state.join("users")).map_or(0, |d| d.count());
+    assert_eq!(users, 0, "no user stored at all");
 }
