@@ -88,6 +88,6 @@ test-routers: routers
 # (under sh, bash and busybox ash), the systemd unit through
 # systemd-analyze, and shellcheck on every script of these.
 test-initd:
-	shellcheck -x init.d/withings-relay tests/initd/run tests/initd/stubs.sh tests/initd/check-unit $(wildcard scripts/*)
+	shellcheck -x init.d/withings-relay init.d/withings-relay-dnswatch tests/initd/run tests/initd/stubs.sh tests/initd/check-unit $(wildcard scripts/*)
 	tests/initd/run
 	tests/initd/check-unit

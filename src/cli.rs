@@ -246,13 +246,27 @@ fn nonzero_duration(text: &str) -> Result<Duration, String> {
 
 #[derive(FromArgs, Debug)]
 #[cfg_attr(test, derive(argh::ArgsInfo))]
+#[allow(rustdoc::bare_urls)]
 /// Print a link that connects a Withings account to the relay. Open it in
-/// a browser within 10 minutes while `serve` is running.
+/// a browser within 10 minutes while `serve` is running, or use --paste.
 #[argh(subcommand, name = "authorize")]
 pub struct Authorize {
     /// link Withings' demo account (dummy data) instead of a real one.
     #[argh(switch)]
     pub demo: bool,
+
+    /// link without `serve`: after opening the link and allowing access,
+    /// paste the address the browser lands on (even an error page) here;
+    /// the relay trades its code at once.
+    #[argh(switch)]
+    pub paste: bool,
+
+    /// the callback URL registered for your app in the Withings dashboard,
+    /// when it is not --public-url's /oauth/callback: e.g. a LAN or
+    /// localhost URL of a restricted-mode app (needs --paste). Defaults to
+    /// the --public-url followed by /oauth/callback.
+    #[argh(option)]
+    pub redirect_url: Option<String>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -329,7 +343,15 @@ const COMMANDS: &[(&str, &[Flag])] = &[
             ("--help", false),
         ],
     ),
-    ("authorize", &[("--demo", false), ("--help", false)]),
+    (
+        "authorize",
+        &[
+            ("--demo", false),
+            ("--paste", false),
+            ("--redirect-url", true),
+            ("--help", false),
+        ],
+    ),
     (
         "fetch",
         &[("--user", true), ("--since", true), ("--help", false)],

@@ -7,9 +7,10 @@
 //! opens for its work (the state dir, `--output`, CA bundles) are opened by
 //! the command.
 
-use crate::cli::{Cli, Command, Serve};
+use crate::cli::{Authorize, Cli, Command, Serve};
 use crate::error::{Error, Result};
 use crate::inbound::allow::{self, Cidr};
+use crate::inbound::routes::callback_url;
 use crate::inbound::webhook::MEASURE_APPLIS;
 use crate::mqtt::{self, MqttSettings, Will};
 use crate::outputs::{ExecHook, JsonLinesTarget, Topics};
@@ -123,11 +124,24 @@ pub enum OutputSettings {
 
 #[derive(Debug)]
 pub struct AuthorizeSettings {
-    pub public_url: BaseUrl,
+    /// Where Withings sends the browser back, exactly as registered in the
+    /// dashboard (Withings compares them, facts sheet §1.1): `--redirect-url`,
+    /// else `<--public-url>/oauth/callback`.
+    pub redirect_uri: String,
     pub account_url: BaseUrl,
     /// The client id alone: the link carries no secret.
     pub client_id: String,
     pub demo: bool,
+    /// `--paste`: what trading the pasted code takes.
+    pub paste: Option<PasteSettings>,
+}
+
+/// `authorize --paste` trades the code itself, so it needs the API and
+/// the app's secret, as `serve` does.
+#[derive(Debug)]
+pub struct PasteSettings {
+    pub api: ApiSettings,
+    pub credentials: Credentials,
 }
 
 #[derive(Debug)]
@@ -149,12 +163,9 @@ impl Settings {
             Some(Command::Serve(args)) => {
                 CommandSettings::Serve(serve_settings(cli, args, env, &mut warnings)?)
             }
-            Some(Command::Authorize(args)) => CommandSettings::Authorize(AuthorizeSettings {
-                public_url: public_url(cli, &mut warnings)?,
-                client_id: client_id(cli, env)?,
-                account_url: url_option("--account-url", &cli.account_url)?,
-                demo: args.demo,
-            }),
+            Some(Command::Authorize(args)) => {
+                CommandSettings::Authorize(authorize_settings(cli, args, env, &mut warnings)?)
+            }
             Some(Command::Fetch(args)) => CommandSettings::Fetch(FetchSettings {
                 credentials: credentials(cli, env, &mut warnings)?,
                 api: api_settings(cli)?,
@@ -219,6 +230,42 @@ fn serve_settings(
         listen: listen_address(&args.listen)?,
         retry_first: args.retry_first,
         acme: Box::new(acme_options(args)?),
+    })
+}
+
+fn authorize_settings(
+    cli: &Cli,
+    args: &Authorize,
+    env: Env,
+    warnings: &mut Vec<String>,
+) -> Result<AuthorizeSettings> {
+    let redirect_uri = match args.redirect_url.as_deref().map(str::trim) {
+        // serve's callback trades the code with its own address, which
+        // must then be the one the link carried.
+        Some(_) if !args.paste => {
+            return Err(Error::Config(
+                "--redirect-url needs --paste: without it `serve` answers the callback at --public-url's /oauth/callback, so register that one".into(),
+            ))
+        }
+        Some(text) => {
+            url_option("--redirect-url", text)?;
+            text.to_string()
+        }
+        None => callback_url(&public_url(cli, warnings)?),
+    };
+    let paste = match args.paste {
+        true => Some(PasteSettings {
+            credentials: credentials(cli, env, warnings)?,
+            api: api_settings(cli)?,
+        }),
+        false => None,
+    };
+    Ok(AuthorizeSettings {
+        redirect_uri,
+        client_id: client_id(cli, env)?,
+        account_url: url_option("--account-url", &cli.account_url)?,
+        demo: args.demo,
+        paste,
     })
 }
 
@@ -886,6 +933,8 @@ mod tests {
                 assert_eq!(a.client_id, "cid");
                 assert!(a.demo);
                 assert_eq!(a.account_url.to_string(), "https://account.withings.com");
+                assert_eq!(a.redirect_uri, "http://127.0.0.1:1/oauth/callback");
+                assert!(a.paste.is_none());
             }
             other => panic!("{other:?}"),
         }
@@ -893,6 +942,47 @@ mod tests {
             s.warnings[0].contains("Withings will refuse to call it"),
             "an http public URL is allowed, with a warning: {:?}",
             s.warnings
+        );
+    }
+
+    #[test]
+    fn authorize_paste_takes_the_registered_redirect_url_instead_of_a_public_url() {
+        let lan = "http://192.168.1.2:8080/withings";
+        let s = settings(&["authorize", "--paste", "--redirect-url", lan]).unwrap();
+        match &s.command {
+            CommandSettings::Authorize(a) => {
+                assert_eq!(a.redirect_uri, lan, "as registered, not rewritten");
+                let paste = a.paste.as_ref().expect("--paste");
+                assert_eq!(paste.credentials.client_secret.expose(), "s3cret");
+            }
+            other => panic!("{other:?}"),
+        }
+        let s = settings(&["--public-url", "https://h", "authorize", "--paste"]).unwrap();
+        match &s.command {
+            CommandSettings::Authorize(a) => assert_eq!(a.redirect_uri, "https://h/oauth/callback"),
+            other => panic!("{other:?}"),
+        }
+        assert!(error(&["authorize", "--paste"]).starts_with("--public-url is required"));
+        assert!(
+            error(&["authorize", "--paste", "--redirect-url", "localhost/cb"])
+                .starts_with("--redirect-url:")
+        );
+        assert!(error(&[
+            "--public-url",
+            "https://h",
+            "authorize",
+            "--redirect-url",
+            lan
+        ])
+        .starts_with("--redirect-url needs --paste"));
+        let id_only = |k: &str| (k == ENV_CLIENT_ID).then(|| "cid".to_string());
+        let no_secret = Settings::from_cli(
+            &cli(&["authorize", "--paste", "--redirect-url", lan]),
+            &id_only,
+        );
+        assert!(
+            no_secret.is_err(),
+            "--paste trades the code, which needs the secret"
         );
     }
 

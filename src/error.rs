@@ -45,6 +45,10 @@ pub enum Error {
     ReauthNeeded { userid: String },
     /// A command named a user the relay has never linked.
     UnknownUser(String),
+    /// `authorize --paste` was given an address it cannot link with: a
+    /// state this relay did not issue, already used or expired, or no code
+    /// (access was denied). The text says which.
+    NotLinked(String),
     /// A measurement could not be handed to an output.
     Output { sink: String, source: io::Error },
     /// The MQTT broker at `broker` (`host:port`) could not be reached,
@@ -286,6 +290,10 @@ impl fmt::Display for Error {
             Error::UnknownUser(userid) => write!(
                 f,
                 "user {userid} is not linked: run `withings-relay authorize` to link it"
+            ),
+            Error::NotLinked(why) => write!(
+                f,
+                "nothing was linked: {why}; run `withings-relay authorize --paste` again, open the new link and paste the address the browser lands on"
             ),
             Error::Output { sink, source } => write!(f, "cannot write to {sink}: {source}"),
             Error::Mqtt { broker, kind } => fmt_mqtt(f, broker, kind),

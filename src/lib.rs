@@ -7,6 +7,8 @@
 //!   (`oauth_callback.rs`); `tls/` serves the same over https, with the
 //!   certificate in a swappable `CertSlot`, and `allow.rs` holds the
 //!   `--allow-from` networks;
+//! - `link.rs`: trading an authorization code for a user's tokens, for
+//!   the callback and for `authorize --paste`;
 //! - `store/`: the state dir, where a notification is queued before it is
 //!   acknowledged, with tokens, sync cursors and the outbox;
 //! - `worker/`: drains the queue, syncing each user (`sync.rs`) through an
@@ -38,6 +40,7 @@ mod acme;
 mod clock;
 mod context;
 mod inbound;
+mod link;
 mod outputs;
 mod record;
 mod store;

@@ -14,7 +14,7 @@ pub fn run(settings: Settings) -> Result<()> {
     } = settings;
     match command {
         CommandSettings::Serve(s) => serve::run(&shared, s),
-        CommandSettings::Authorize(s) => authorize::run(&shared, &s),
+        CommandSettings::Authorize(s) => authorize::run(&shared, s),
         CommandSettings::Fetch(s) => fetch::run(&shared, s),
     }
 }

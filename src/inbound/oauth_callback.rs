@@ -3,14 +3,13 @@
 //! subscribe it to each appli. Answers with a page saying what happened.
 
 use crate::context::Context;
-use crate::error::{Error, Result, WithingsKind};
+use crate::error::{Error, Result};
 use crate::inbound::html;
 use crate::inbound::{Reply, Request, Response};
-use crate::store::{is_valid_userid, LockWait, NonceCheck, SyncState};
+use crate::link;
+use crate::store::NonceCheck;
 use crate::withings::notify;
-use crate::withings::oauth;
-use crate::worker::session::{record_from_tokens, Session};
-use crate::worker::sync::INITIAL_LOOKBACK_SECS;
+use crate::worker::session::Session;
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
@@ -93,7 +92,7 @@ impl Linker {
     }
 
     fn link(&self, code: &str) -> Response {
-        let userid = match self.store_tokens(code) {
+        let userid = match link::store_tokens(&self.ctx, code, &self.redirect_uri) {
             Ok(u) => u,
             Err(e) => {
                 log::error!("linking failed: {e}");
@@ -135,27 +134,6 @@ impl Linker {
             lines.push("Withings checks the notification URL with a HEAD request: it must be https on port 443 under a public host name that reaches this relay. Fix that, then link again.".into());
             Response::html(502, html::render("Linked, but not subscribed", &lines))
         }
-    }
-
-    fn store_tokens(&self, code: &str) -> Result<String> {
-        let ctx = &self.ctx;
-        let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, &self.redirect_uri)?;
-        if !is_valid_userid(&tokens.userid) {
-            return Err(Error::withings(
-                "oauth2 requesttoken",
-                WithingsKind::Malformed(format!("userid {:?} is not a number", tokens.userid)),
-            ));
-        }
-        let now = ctx.clock.now();
-        let _lock = ctx.store.lock_user(&tokens.userid, LockWait::Block)?;
-        ctx.store
-            .users
-            .save(&tokens.userid, &record_from_tokens(&tokens, now, now))?;
-        if ctx.store.sync.load(&tokens.userid)?.is_none() {
-            let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
-            ctx.store.sync.save(&tokens.userid, &start)?;
-        }
-        Ok(tokens.userid)
     }
 
     fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {

@@ -69,10 +69,12 @@ pub struct Client {
     /// `host:port`, for messages.
     broker: String,
     tls: bool,
-    keepalive: Duration,
+    /// How long the line may be quiet before `keep_alive` pings.
+    probe: Duration,
     /// How long the broker has to answer or to take our bytes.
     answer_timeout: Duration,
-    /// When we last sent a packet: the keepalive counts from there
+    /// When we last sent a packet: the keepalive and the probe count from
+    /// there
     /// (§3.1.2.10).
     last_sent: Instant,
     /// The last packet id used; ids cycle 1..=65535, never 0 ([MQTT-2.3.1-1]).
@@ -107,7 +109,7 @@ impl Client {
             stream,
             broker,
             tls: settings.tls,
-            keepalive: Duration::from_secs(u64::from(keepalive_secs)),
+            probe: settings.probe_interval(),
             answer_timeout: settings.answer_timeout,
             last_sent: Instant::now(),
             last_id: 0,
@@ -184,17 +186,40 @@ impl Client {
         )
     }
 
-    /// Sends PINGREQ and waits for PINGRESP once half the keepalive has gone
-    /// by without us sending anything; otherwise does nothing. Call it at
-    /// least every half keepalive: a broker drops a client silent for
-    /// 1.5 times the keepalive (§3.1.2.10), and then publishes its Will.
+    /// Checks that the broker is still there; call it every
+    /// [`MqttSettings::probe_interval`] while nothing is published (see
+    /// [`super::PROBE_EVERY`] for why so often). A closed connection is
+    /// seen at once, without waiting. Once the line has been quiet that
+    /// long, or the broker sent something unasked, sends PINGREQ and waits
+    /// for PINGRESP; a broker that hangs is an error after the answer
+    /// timeout. The pings also keep the connection open: the broker drops
+    /// a client silent for 1.5 times the keepalive (§3.1.2.10), and then
+    /// publishes its Will.
     pub fn keep_alive(&mut self) -> Result<()> {
         self.usable()?;
-        if self.keepalive.is_zero() || self.last_sent.elapsed() < self.keepalive / 2 {
+        let unasked = self.peek()?;
+        if !unasked && self.last_sent.elapsed() < self.probe {
             return Ok(());
         }
         self.send(&packet::PINGREQ, "PINGREQ")?;
         self.wait_for("PINGRESP", |p| matches!(p, Incoming::Pingresp))
+    }
+
+    /// Without waiting: has the broker sent something (true) or nothing
+    /// (false), or closed the connection (an error)?
+    fn peek(&mut self) -> Result<bool> {
+        let tcp = self.stream.tcp();
+        let peeked = tcp
+            .set_nonblocking(true)
+            .and_then(|()| tcp.peek(&mut [0u8; 1]));
+        let restored = tcp.set_nonblocking(false);
+        match (peeked, restored) {
+            (Ok(0), _) => Err(self.io_error(io::ErrorKind::UnexpectedEof.into(), "idle")),
+            (_, Err(e)) => Err(self.io_error(e, "idle")),
+            (Ok(_), Ok(())) => Ok(true),
+            (Err(e), Ok(())) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            (Err(e), Ok(())) => Err(self.io_error(e, "idle")),
+        }
     }
 
     /// Says goodbye with DISCONNECT, so the broker discards the Will

@@ -24,6 +24,21 @@ pub const DEFAULT_CLIENT_ID: &str = "withings-relay";
 /// What `parse_url` fills in for the keepalive: mosquitto's own default.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// How often an idle connection to the broker is looked at, and how long
+/// the line may stay quiet before a ping asks the broker whether it is
+/// still there. The keepalive (60 s, mosquitto's default) is how the
+/// broker notices us; we want to notice a dead broker within about 15 s,
+/// so Home Assistant's values are back soon after a broker restart.
+/// A broker that was killed or restarted closes the socket (FIN or RST):
+/// the look every 5 s sees that at once, without a packet. A broker that
+/// hangs, or a link that drops everything, sends nothing at all: only an
+/// unanswered ping shows it, so one goes out once the line has been quiet
+/// this long, and the answer timeout (`--mqtt-timeout`, 10 s) ends the
+/// connection: 10 to 15 s after the hang. A shorter keepalive alone
+/// would not do: it makes the broker drop a quiet client, not us notice a
+/// quiet broker. Two-byte packets every 5 s cost nothing on a LAN.
+pub const PROBE_EVERY: Duration = Duration::from_secs(5);
+
 /// What `parse_url` fills in for the answer timeout. A broker on the home
 /// network answers in milliseconds.
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,6 +73,18 @@ pub struct MqttSettings {
     /// Published by the broker if the connection ends without DISCONNECT.
     /// Defaults to none.
     pub will: Option<Will>,
+}
+
+impl MqttSettings {
+    /// How often an idle connection is looked at and, when quiet, pinged:
+    /// [`PROBE_EVERY`], or more often if half the keepalive is shorter
+    /// (the broker drops a client silent for 1.5 times it, §3.1.2.10).
+    pub fn probe_interval(&self) -> Duration {
+        match self.keepalive / 2 {
+            half if half.is_zero() => PROBE_EVERY,
+            half => half.min(PROBE_EVERY),
+        }
+    }
 }
 
 /// A Last Will (§3.1.2.5), sent at QoS 1.

@@ -110,9 +110,16 @@ fn attempt(outbox: &Outbox, sink: &mut dyn Sink) -> Result<usize> {
     Ok(delivered)
 }
 
+/// A sink with housekeeping is retried at least this often while its
+/// fault may pass by itself. Its housekeeping runs more often (MQTT's
+/// every 5 s), but each failed retry logs a warning, and one every 5 s
+/// through a long broker outage would flood a router's small log.
+const RETRY_HOUSEKEEPING_SINK_AT_LEAST: Duration = Duration::from_secs(30);
+
 /// Pure: how long to wait after the `attempts`-th failure in a row. A sink
-/// with housekeeping (MQTT) is retried at least that often while the fault
-/// may pass by itself, so it is back (and `online`) soon after its broker.
+/// with housekeeping (MQTT) is retried at least every 30 s, or its idle
+/// interval if longer, while the fault may pass by itself, so it is back
+/// (and `online`) soon after its broker.
 fn retry_wait(
     schedule: &Schedule,
     d: Disposition,
@@ -121,7 +128,9 @@ fn retry_wait(
 ) -> Duration {
     let delay = schedule.delay(d, attempts);
     match (d, idle) {
-        (Disposition::Transient, Some(idle)) if !idle.is_zero() => delay.min(idle),
+        (Disposition::Transient, Some(idle)) if !idle.is_zero() => {
+            delay.min(idle.max(RETRY_HOUSEKEEPING_SINK_AT_LEAST))
+        }
         _ => delay,
     }
 }
@@ -299,6 +308,12 @@ mod tests {
         assert_eq!(retry_wait(&s, t, 1, idle), Duration::from_secs(2));
         assert_eq!(retry_wait(&s, t, 9, idle), Duration::from_secs(30));
         assert_eq!(retry_wait(&s, t, 9, None), Duration::from_secs(300));
+        let often = Some(Duration::from_secs(5));
+        assert_eq!(
+            retry_wait(&s, t, 9, often),
+            Duration::from_secs(30),
+            "a 5 s idle tick does not make a warning every 5 s"
+        );
         let p = Disposition::Persistent;
         assert_eq!(retry_wait(&s, p, 1, idle), Duration::from_secs(300));
     }

@@ -18,11 +18,17 @@ use std::time::Duration;
 
 /// A sensor the relay has announced, and the newest measurement date
 /// published on its retained topic (an edited old group must not replace a
-/// newer value).
+/// newer value), with that value: a broker without persistence forgets
+/// retained messages when it restarts, and Home Assistant would then show
+/// `unknown` until the measure is taken again (months, for a height).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KnownSensor {
     pub unit: Option<String>,
     pub date: i64,
+    /// The payload last published on the state topic; None in files
+    /// written before it was kept, until the next measurement.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 /// userid → measure key → sensor.
@@ -67,6 +73,7 @@ impl Topics {
             let sensor = sensors.entry(key.clone()).or_insert_with(|| KnownSensor {
                 unit: m.unit.clone(),
                 date: i64::MIN,
+                value: None,
             });
             if fresh {
                 if let Some(discovery) = &self.discovery {
@@ -75,11 +82,8 @@ impl Topics {
             }
             if record.date >= sensor.date {
                 sensor.date = record.date;
-                values.push(Message {
-                    topic: hass::state_topic(&self.prefix, &record.userid, &key),
-                    payload: m.number().as_bytes().to_vec(),
-                    retain: true,
-                });
+                sensor.value = Some(m.number().to_string());
+                values.push(self.value(&record.userid, &key, m.number()));
             }
         }
         let mut plan = configs;
@@ -92,8 +96,19 @@ impl Topics {
         Ok((plan, after))
     }
 
-    /// What a fresh connection publishes first: `online`, and every known
-    /// sensor's config (a broker without persistence forgot them).
+    fn value(&self, userid: &str, key: &str, number: &str) -> Message {
+        Message {
+            topic: hass::state_topic(&self.prefix, userid, key),
+            payload: number.as_bytes().to_vec(),
+            retain: true,
+        }
+    }
+
+    /// What a fresh connection publishes first: `online`, every known
+    /// sensor's config, then every known sensor's latest value, all
+    /// retained: a broker without persistence forgot them. Each value is
+    /// the newest date's (see [`KnownSensor`]), so republishing it never
+    /// puts an older value over a newer one.
     pub fn on_connect(&self, known: &Known) -> Vec<Message> {
         let mut out = vec![Message {
             topic: hass::status_topic(&self.prefix),
@@ -104,6 +119,13 @@ impl Topics {
             for (userid, sensors) in known {
                 for (key, s) in sensors {
                     out.push(self.config(discovery, userid, key, s.unit.as_deref()));
+                }
+            }
+        }
+        for (userid, sensors) in known {
+            for (key, s) in sensors {
+                if let Some(v) = &s.value {
+                    out.push(self.value(userid, key, v));
                 }
             }
         }
@@ -135,10 +157,24 @@ impl MqttSink {
         })
     }
 
+    /// What a new connection announces: the known sensors, with those of a
+    /// group whose delivery broke off. The publishes of it the broker had
+    /// acknowledged (configs, newer values) are not sent again, and a
+    /// broker that restarted meanwhile without persistence lost them.
+    fn announced(&self) -> Known {
+        match &self.in_flight {
+            Some((line, _)) => self
+                .topics
+                .plan(line, &self.known)
+                .map_or_else(|_| self.known.clone(), |(_, after)| after),
+            None => self.known.clone(),
+        }
+    }
+
     fn connected(&mut self) -> Result<&mut Client> {
         if self.client.is_none() {
             let mut client = Client::connect(&self.settings)?;
-            for m in self.topics.on_connect(&self.known) {
+            for m in self.topics.on_connect(&self.announced()) {
                 client.publish(&m.topic, &m.payload, m.retain)?;
             }
             log::info!(
@@ -188,7 +224,7 @@ impl Sink for MqttSink {
     }
 
     fn idle_interval(&self) -> Option<Duration> {
-        Some(self.settings.keepalive / 2)
+        Some(self.settings.probe_interval())
     }
 
     fn idle(&mut self) -> Result<()> {
@@ -246,7 +282,8 @@ mod tests {
             known["42"]["weight"],
             KnownSensor {
                 unit: Some("kg".into()),
-                date: 100
+                date: 100,
+                value: Some("72.5".into())
             }
         );
     }
@@ -274,19 +311,78 @@ mod tests {
     }
 
     #[test]
-    fn without_discovery_no_configs_and_connect_sends_status_only() {
+    fn a_connection_republishes_every_latest_value_after_the_configs() {
+        let (_, known) = topics(true)
+            .plan(&line(200, "72.4"), &Known::new())
+            .unwrap();
+        let (_, known) = topics(true).plan(&line(100, "80"), &known).unwrap();
+        let connect = topics(true).on_connect(&known);
+        assert_eq!(
+            shown(&connect),
+            [
+                "withings/status (retained)",
+                "homeassistant/sensor/withings_42/heart_rate/config (retained)",
+                "homeassistant/sensor/withings_42/weight/config (retained)",
+                "withings/42/heart_rate (retained)",
+                "withings/42/weight (retained)",
+            ]
+        );
+        assert_eq!(
+            connect[4].payload, b"72.4",
+            "the newest date's, not the last seen"
+        );
+        assert_eq!(connect[3].payload, b"61");
+    }
+
+    #[test]
+    fn a_sensors_file_from_before_values_were_kept_still_loads() {
+        let dir = crate::store::testdir::TestDir::new("mqtt-known-old");
+        let path = dir.path().join("mqtt-sensors.json");
+        std::fs::write(&path, r#"{"42":{"weight":{"unit":"kg","date":100}}}"#).unwrap();
+        let sink = MqttSink::new(
+            crate::mqtt::parse_url("mqtt://h").unwrap(),
+            topics(true),
+            path,
+        )
+        .unwrap();
+        assert_eq!(
+            sink.known["42"]["weight"],
+            KnownSensor {
+                unit: Some("kg".into()),
+                date: 100,
+                value: None
+            }
+        );
+        assert_eq!(
+            shown(&topics(true).on_connect(&sink.known)),
+            [
+                "withings/status (retained)",
+                "homeassistant/sensor/withings_42/weight/config (retained)",
+            ],
+            "no value to republish until the next measurement"
+        );
+        let (_, after) = topics(true).plan(&line(100, "72.5"), &sink.known).unwrap();
+        assert_eq!(after["42"]["weight"].value.as_deref(), Some("72.5"));
+    }
+
+    #[test]
+    fn without_discovery_no_configs_and_connect_sends_status_and_values() {
         let (plan, known) = topics(false)
             .plan(&line(100, "72.5"), &Known::new())
             .unwrap();
         assert_eq!(plan.len(), 3);
         assert_eq!(
             shown(&topics(false).on_connect(&known)),
-            ["withings/status (retained)"]
+            [
+                "withings/status (retained)",
+                "withings/42/heart_rate (retained)",
+                "withings/42/weight (retained)"
+            ]
         );
         assert_eq!(
             topics(true).on_connect(&known).len(),
-            3,
-            "status and two configs"
+            5,
+            "status, two configs and two values"
         );
     }
 }

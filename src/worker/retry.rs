@@ -64,6 +64,7 @@ pub fn classify(e: &Error) -> Disposition {
         Error::Corrupt { .. }
         | Error::Config(_)
         | Error::UnknownUser(_)
+        | Error::NotLinked(_)
         | Error::Internal(_)
         | Error::Listen(_)
         // Certificates are the ACME manager's own business; the worker

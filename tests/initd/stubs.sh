@@ -13,6 +13,7 @@
 # test sees exactly how the command line was split into arguments:
 #   open | close | set TYPE | TYPE VALUE | reload_trigger CONFIG
 # logger, mkdir, chown and chmod are recorded in $SIDE_LOG instead of run.
+# logread prints the canned lines of $LOGREAD_FILE (see below).
 
 config_load() {
 	CONFIG_SECTION=
@@ -111,4 +112,20 @@ chown() {
 
 chmod() {
 	echo "chmod $*" >>"$SIDE_LOG"
+}
+
+# As `logread -f` would print new lines: each line of $LOGREAD_FILE in
+# turn, except that a line '#sleep N' waits N seconds instead (a pause
+# between two uploads); then it ends, as when logd restarts. It filters
+# nothing (the real -e would): the script's own matching is under test.
+# Its arguments go to $SIDE_LOG.
+logread() {
+	local line
+	echo "logread $*" >>"$SIDE_LOG"
+	while IFS= read -r line; do
+		case $line in
+		"#sleep "*) sleep "${line#"#sleep "}" ;;
+		*) printf '%s\n' "$line" ;;
+		esac
+	done <"$LOGREAD_FILE"
 }

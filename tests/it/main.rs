@@ -11,6 +11,7 @@ mod fake_withings_selftest;
 mod support;
 
 mod acme;
+mod authorize_paste;
 mod bad_input;
 mod cli;
 mod end_to_end;

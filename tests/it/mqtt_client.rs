@@ -4,7 +4,7 @@
 
 use crate::support;
 use crate::support::mosquitto::{Mosquitto, PASSWORD, PASSWORD_IN_URL, USER};
-use crate::support::relay::TestDir;
+use crate::support::relay::{wait_for, TestDir};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use withings_relay::error::{Error, MqttKind};
@@ -371,4 +371,24 @@ fn after_the_broker_is_killed_and_restarted_a_new_connection_works() {
         broker.sub("withings/9/weight", 1, 5),
         ["withings/9/weight 80.1"]
     );
+}
+
+/// Tried: the broker is killed (its socket closed by the kernel) right
+/// after a publish, when no ping is due. Checked: `keep_alive` reports the
+/// closed connection at once, from the socket alone (the error says so,
+/// where a ping would have timed out), and leaves the client unusable.
+#[test]
+fn keep_alive_sees_a_closed_connection_without_pinging() {
+    let mut broker = Mosquitto::start();
+    let s = settings(&broker, "relay-closed");
+    let mut client = Client::connect(&s).unwrap();
+    client.publish("withings/status", b"online", true).unwrap();
+    broker.kill();
+    // The FIN may take a moment to arrive; the probe interval (5 s) has
+    // not gone by, so no ping is sent meanwhile.
+    let err = wait_for("keep_alive to fail", || client.keep_alive().err());
+    let text = err.to_string();
+    assert!(text.contains("closed the connection while idle"), "{text}");
+    assert!(!broker.log().contains("PINGREQ"), "{}", broker.log());
+    assert!(client.keep_alive().is_err(), "unusable afterwards");
 }

@@ -7,6 +7,7 @@ use crate::support::mosquitto::{Mosquitto, PASSWORD, USER as MQTT_USER};
 use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 use serde_json::Value;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 const USER: u64 = 2_020_001;
 
@@ -40,6 +41,33 @@ fn relay_with_mqtt(fake: &FakeWithings, dir: &TestDir, url: String, extra: &[&st
     let mut args = vec!["--mqtt", &url, "--mqtt-password-file", &pw];
     args.extend_from_slice(extra);
     start_linked(fake, dir, USER, &args)
+}
+
+/// A relay publishing to `broker`'s plain port that reconnects after
+/// 100, 200, 400 ms … rather than 2, 4, 8 s.
+fn quick_reconnecting(fake: &FakeWithings, dir: &TestDir, broker: &Mosquitto) -> Relay {
+    let url = format!("mqtt://{MQTT_USER}@127.0.0.1:{}", broker.port());
+    relay_with_mqtt(fake, dir, url, &["--retry-first", "100ms"])
+}
+
+/// How many measurement groups of USER the broker received, by its log.
+fn published(broker: &Mosquitto) -> usize {
+    let topic = format!("'withings/{USER}/measurement'");
+    broker
+        .log()
+        .lines()
+        .filter(|l| l.contains("Received PUBLISH from withings-relay") && l.contains(&topic))
+        .count()
+}
+
+/// Weighs in (70.1 kg, 23.15 % fat), notifies, and waits for the group on
+/// the broker.
+fn first_group_published(fake: &FakeWithings, relay: &Relay, broker: &Mosquitto) {
+    weigh_in(fake, 1, 70_100);
+    relay.notify(&notification_form(fake, USER));
+    wait_for("the first group on the broker", || {
+        (published(broker) == 1).then_some(())
+    });
 }
 
 #[test]
@@ -147,26 +175,10 @@ fn a_broker_killed_mid_stream_loses_nothing_and_duplicates_nothing() {
     let mut broker = Mosquitto::start();
     let fake = FakeWithings::start();
     let dir = TestDir::new("mqtt-restart");
-    let url = format!("mqtt://{MQTT_USER}@127.0.0.1:{}", broker.port());
-    // Reconnects after 100, 200, 400 ms … rather than 2, 4, 8 s.
-    let relay = relay_with_mqtt(&fake, &dir, url, &["--retry-first", "100ms"]);
+    let relay = quick_reconnecting(&fake, &dir, &broker);
     let user = USER.to_string();
-    let measurement_topic = format!("'withings/{user}/measurement'");
-    let published = |broker: &Mosquitto| {
-        broker
-            .log()
-            .lines()
-            .filter(|l| {
-                l.contains("Received PUBLISH from withings-relay") && l.contains(&measurement_topic)
-            })
-            .count()
-    };
 
-    weigh_in(&fake, 1, 70_100);
-    relay.notify(&notification_form(&fake, USER));
-    wait_for("the first group on the broker", || {
-        (published(&broker) == 1).then_some(())
-    });
+    first_group_published(&fake, &relay, &broker);
     broker.wait_persisted(b"70.1");
 
     // The broker dies; two more weigh-ins arrive meanwhile.
@@ -216,4 +228,114 @@ fn a_refused_login_is_reported_and_the_other_outputs_keep_going() {
         "the password stays out of the log"
     );
     assert_eq!(relay.outbox_records(), 1, "the group waits for the broker");
+}
+
+/// Every retained message on the broker, sorted: what Home Assistant
+/// reads when it starts.
+fn retained(broker: &Mosquitto) -> Vec<String> {
+    let mut all = broker.sub("#", 100, 2);
+    all.sort();
+    all
+}
+
+/// How often the relay has logged that the broker is down.
+fn downs(relay: &Relay) -> usize {
+    relay.log_text().matches("mqtt is down").count()
+}
+
+/// Waits for the relay to log one more "mqtt is down" than `before`, and
+/// checks it came within 25 s of `since`: the issue asks for about 15 s
+/// with the default settings (see PROBE_EVERY), and a functional deadline,
+/// not a benchmark, is all a loaded CI machine allows.
+fn noticed_within_25s(relay: &Relay, before: usize, since: Instant) {
+    let deadline = since + Duration::from_secs(25);
+    while downs(relay) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not notice the broker was gone within 25 s: {}",
+            relay.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Tried: a group is published; mosquitto is stopped and started again
+/// without its database, as a broker without persistence restarts, so
+/// every retained message is gone; nothing else happens. Checked: the
+/// relay notices the closed connection by itself (within the deadline),
+/// reconnects, and a fresh subscriber then reads every retained message
+/// exactly as before (status, discovery configs and each sensor's value);
+/// the group itself is not published a second time.
+#[test]
+fn a_broker_restarted_without_persistence_gets_every_value_back() {
+    let mut broker = Mosquitto::start();
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("mqtt-forget");
+    let relay = quick_reconnecting(&fake, &dir, &broker);
+    let user = USER.to_string();
+    first_group_published(&fake, &relay, &broker);
+    let before = wait_for("both values retained", || {
+        let all = retained(&broker);
+        (all.len() == 5).then_some(all)
+    });
+    assert!(before.contains(&format!("withings/{user}/weight 70.1")));
+    assert!(before.contains(&format!("withings/{user}/fat_ratio 23.15")));
+    assert!(before.contains(&"withings/status online".to_string()));
+
+    let down = downs(&relay);
+    let stopped = Instant::now();
+    broker.restart_forgetting();
+    noticed_within_25s(&relay, down, stopped);
+    assert!(
+        relay
+            .log_text()
+            .contains("closed the connection while idle"),
+        "seen as a closed connection, not a timeout: {}",
+        relay.log_text()
+    );
+    let after = wait_for("the retained messages back", || {
+        let all = retained(&broker);
+        (all == before).then_some(all)
+    });
+    assert_eq!(after, before);
+    assert_eq!(published(&broker), 1, "the group is not published again");
+    assert_eq!(relay.outbox_records(), 0);
+}
+
+/// Tried: the broker hangs (SIGSTOP: it accepts bytes but sends nothing,
+/// no FIN, no RST) while the relay is idle; once the relay noticed, a
+/// weigh-in arrives; then the broker resumes. Checked: the relay logs the lost connection
+/// within the deadline (a ping went unanswered), and once the broker is
+/// back the group queued meanwhile arrives, once, with its retained value,
+/// and the outbox is empty.
+#[test]
+fn a_hung_broker_is_noticed_and_what_came_meanwhile_arrives() {
+    let mut broker = Mosquitto::start();
+    let fake = FakeWithings::start();
+    let dir = TestDir::new("mqtt-hung");
+    let relay = quick_reconnecting(&fake, &dir, &broker);
+    let user = USER.to_string();
+    first_group_published(&fake, &relay, &broker);
+
+    let down = downs(&relay);
+    let paused = Instant::now();
+    broker.pause();
+    noticed_within_25s(&relay, down, paused);
+    fake.advance_clock(30);
+    weigh_in(&fake, 2, 70_200);
+    relay.notify(&notification_form(&fake, USER));
+    relay.wait_lines(2); // JSON lines do not wait for MQTT
+
+    broker.resume();
+    wait_for("the queued group on the broker", || {
+        (published(&broker) >= 2).then_some(())
+    });
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
+    assert_eq!(published(&broker), 2, "each group published once");
+    assert_eq!(
+        broker.sub(&format!("withings/{user}/weight"), 1, 5),
+        [format!("withings/{user}/weight 70.2")]
+    );
 }

@@ -140,6 +140,16 @@ keyfile {key}
         self.run();
     }
 
+    /// Stops it, throws its database away and starts it again: a broker
+    /// without persistence restarting, which forgets every retained
+    /// message.
+    pub fn restart_forgetting(&mut self) {
+        self.stop();
+        let db = self.dir.path().join("mosquitto.db");
+        std::fs::remove_file(&db).expect("mosquitto saves its database when stopped");
+        self.run();
+    }
+
     /// SIGSTOP: the kernel still accepts connections and bytes, but the
     /// broker answers nothing until `resume`.
     pub fn pause(&mut self) {
