@@ -6,6 +6,7 @@ use crate::context::Context;
 use crate::error::{Error, Result, WithingsKind};
 use crate::inbound::html;
 use crate::inbound::{Reply, Request, Response};
+use crate::keeper::check::HEAD_CHECK_ADVICE;
 use crate::store::{is_valid_userid, LockWait, NonceCheck, SyncState};
 use crate::withings::notify;
 use crate::withings::oauth;
@@ -132,7 +133,7 @@ impl Linker {
             lines.push("New measurements will now be relayed. You can close this page.".into());
             Response::html(200, html::render("Linked", &lines))
         } else {
-            lines.push("Withings checks the notification URL with a HEAD request: it must be https on port 443 under a public host name that reaches this relay. Fix that, then link again.".into());
+            lines.push(format!("{HEAD_CHECK_ADVICE}. Fix that, then link again."));
             Response::html(502, html::render("Linked, but not subscribed", &lines))
         }
     }
@@ -155,10 +156,22 @@ impl Linker {
             let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
             ctx.store.sync.save(&tokens.userid, &start)?;
         }
+        // Linked again after Withings said the user had unlinked (appli 46).
+        let health = &ctx.store.health;
+        if health.load(&tokens.userid).unlinked.is_some() {
+            if let Err(e) = health.update(&tokens.userid, |h| h.unlinked = None) {
+                log::warn!("user {}: {e}", tokens.userid);
+            }
+        }
         Ok(tokens.userid)
     }
 
     fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
+        // Recorded first: the URL can then be revoked once it is stale.
+        self.ctx
+            .store
+            .callbacks
+            .remember(userid, &self.notify_url)?;
         let mut session = Session::open(&self.ctx, userid)?;
         session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
     }
