@@ -24,14 +24,17 @@ use std::time::Duration;
 /// Home Assistant's pause after each revoke (facts sheet §3.1).
 const REVOKE_SPACING: Duration = Duration::from_secs(1);
 
-/// Pure: does this failure mean the user's grant is dead, so revoking
-/// cannot and need not happen? No tokens, a refresh Withings refused, or
-/// an access token refused even after a refresh.
-fn grant_is_dead(e: &Error) -> bool {
+/// Pure: if this failure means the user's grant is dead, so revoking
+/// cannot and need not happen, why, in words: no tokens, a refresh
+/// Withings refused, or an access token refused even after a refresh.
+fn dead_grant(e: &Error) -> Option<String> {
     match e {
-        Error::ReauthNeeded { .. } | Error::UnknownUser(_) => true,
-        Error::Api { status, .. } => family(*status) == Family::AuthFailed,
-        _ => false,
+        Error::ReauthNeeded { .. } => Some("Withings refused the refresh token".into()),
+        Error::UnknownUser(_) => Some("no tokens are stored for this user".into()),
+        Error::Api { status, .. } if family(*status) == Family::AuthFailed => Some(format!(
+            "Withings refused the access token even after a refresh ({e})"
+        )),
+        _ => None,
     }
 }
 
@@ -62,13 +65,15 @@ pub fn run(shared: &Shared, settings: UnlinkSettings) -> Result<()> {
     };
     match revoke_own(&ctx, id, &own, &lock) {
         Ok(()) => {}
-        Err(e) if grant_is_dead(&e) => println!(
-            "user {id}: the subscriptions could not be revoked: {e}. That is harmless: Withings drops the subscriptions of a grant that is gone, and any left bring only notifications this relay ignores for a user it does not know, until failing deliveries end them"
-        ),
-        Err(e) => {
-            println!("user {id}: could not revoke the subscriptions, so nothing was deleted; run this again once Withings answers");
-            return Err(e);
-        }
+        Err(e) => match dead_grant(&e) {
+            Some(why) => println!(
+                "user {id}: the subscriptions could not be revoked: {why}. That is harmless: Withings drops the subscriptions of a grant that is gone, and any left bring only notifications this relay ignores for a user it does not know, until failing deliveries end them"
+            ),
+            None => {
+                println!("user {id}: could not revoke the subscriptions, so nothing was deleted; run this again once Withings answers");
+                return Err(e);
+            }
+        },
     }
     delete_local(store, id)?;
     println!("user {id}: unlinked; `withings-relay authorize` links the account again");
@@ -148,14 +153,13 @@ mod tests {
             status,
             message: String::new(),
         };
-        assert!(grant_is_dead(&api(401)));
-        assert!(grant_is_dead(&Error::ReauthNeeded { userid: "1".into() }));
-        assert!(grant_is_dead(&Error::UnknownUser("1".into())));
-        assert!(!grant_is_dead(&api(601)), "rate limited: try again");
-        assert!(!grant_is_dead(&api(522)));
-        assert!(!grant_is_dead(&Error::withings(
-            "notify list",
-            WithingsKind::Timeout
-        )));
+        assert!(dead_grant(&api(401)).unwrap().contains("after a refresh"));
+        let reauth = Error::ReauthNeeded { userid: "1".into() };
+        assert!(dead_grant(&reauth).is_some());
+        assert!(dead_grant(&Error::UnknownUser("1".into())).is_some());
+        assert!(dead_grant(&api(601)).is_none(), "rate limited: try again");
+        assert!(dead_grant(&api(522)).is_none());
+        let timeout = Error::withings("notify list", WithingsKind::Timeout);
+        assert!(dead_grant(&timeout).is_none());
     }
 }

@@ -3,7 +3,7 @@
 //! revoke the relay's own stale URLs, as `plan` decides; each repair is
 //! logged, and the result kept in `health/<id>.json` for `status`.
 
-use super::plan::{plan, OwnUrls};
+use super::plan::{plan, OwnUrls, Plan};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::inbound::routes::redacted;
@@ -100,13 +100,13 @@ impl Keeper {
         }
         for &appli in &todo.subscribe {
             match session.call(|api, token| notify::subscribe(api, token, &self.current, appli)) {
+                Ok(()) if todo.revoke.iter().any(|p| p.appli == appli) => {
+                    log::warn!("user {userid}: the relay's notification URL changed (a new --public-url or webhook secret); subscribed appli {appli} at the new one");
+                    seen.push(own_profile(appli, &self.current));
+                }
                 Ok(()) => {
                     log::warn!("user {userid}: Withings had no subscription for appli {appli} at the relay's URL; subscribed again");
-                    seen.push(Profile {
-                        appli,
-                        callbackurl: self.current.clone(),
-                        comment: Some(notify::OWN_COMMENT.into()),
-                    });
+                    seen.push(own_profile(appli, &self.current));
                 }
                 Err(e) => {
                     let fix = subscribe_fix(&e);
@@ -146,6 +146,9 @@ impl Keeper {
             true => Outcome::Checked,
             false => Outcome::Problems,
         };
+        if todo == Plan::default() {
+            log::debug!("user {userid}: subscriptions checked, all in place");
+        }
         let check = SubscriptionCheck {
             checked_at: self.ctx.clock.now(),
             seen: seen
@@ -183,6 +186,14 @@ impl Keeper {
         if let Err(e) = saved {
             log::warn!("user {userid}: cannot record the subscription check: {e}");
         }
+    }
+}
+
+fn own_profile(appli: u32, url: &str) -> Profile {
+    Profile {
+        appli,
+        callbackurl: url.to_string(),
+        comment: Some(notify::OWN_COMMENT.into()),
     }
 }
 

@@ -179,3 +179,36 @@ fn notify_via_post_and_send_notification_deliver_forms() {
     );
     assert_eq!(fake.notify_via_post(&dead_url(), "x=1"), 0);
 }
+
+#[test]
+fn foreign_subscriptions_dropped_ones_and_a_revoked_grant() {
+    let fake = FakeWithings::start();
+    let (a, r) = fake.issue_tokens(3);
+    fake.add_subscription(3, 1, "https://other.example/hook", "another app");
+    fake.add_subscription(3, 4, "https://other.example/hook", "");
+    assert!(
+        fake.head_checks().is_empty(),
+        "no HEAD check for another app's"
+    );
+    let v = api(&fake, "/notify", Some(&a), &[("action", "list")]);
+    let profiles = v["body"]["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles[0]["comment"], "another app");
+    assert_eq!(
+        fake.subscriptions_with_comments(3)[0],
+        (1, "https://other.example/hook".into(), "another app".into())
+    );
+
+    assert!(fake.drop_subscription(3, 1, "https://other.example/hook"));
+    assert!(!fake.drop_subscription(3, 1, "https://other.example/hook"));
+    assert_eq!(
+        fake.subscriptions(3),
+        vec![(4, "https://other.example/hook".to_string())]
+    );
+
+    fake.revoke_grant(3);
+    assert!(fake.subscriptions(3).is_empty(), "gone with the grant");
+    assert_invalid_token(&api(&fake, "/notify", Some(&a), &[("action", "list")]));
+    assert!(!fake.refresh_token_usable(3, &r));
+    assert_eq!(super::refresh(&fake, &r)["status"], 503);
+}
