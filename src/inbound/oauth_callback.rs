@@ -133,7 +133,7 @@ impl Linker {
             lines.push("New measurements will now be relayed. You can close this page.".into());
             Response::html(200, html::render("Linked", &lines))
         } else {
-            lines.push(format!("{HEAD_CHECK_ADVICE}. Fix that, then link again."));
+            lines.push(format!("{HEAD_CHECK_ADVICE}. Once that is fixed, the relay subscribes by itself within the hour (or link again)."));
             Response::html(502, html::render("Linked, but not subscribed", &lines))
         }
     }

@@ -200,3 +200,39 @@ fn a_lost_record_still_finds_the_old_url_by_the_relays_path_and_comment() {
     foreign_intact(&fake);
     assert_eq!(fake.count(Endpoint::Notify, "revoke"), 1);
 }
+
+#[test]
+fn a_failing_head_check_is_an_error_with_its_fix_and_healed_once_it_passes() {
+    // Tried: Withings cannot reach the relay's URL, so linking subscribes
+    // nothing (293); then the URL becomes reachable. Checked: each check
+    // logs the failure with what to fix and records it as the problem of
+    // that appli; the next check after the fix subscribes and clears it.
+    let fake = FakeWithings::start();
+    fake.add_user(USER);
+    fake.set_callbacks_unreachable(true);
+    let dir = TestDir::new("keeper-293");
+    let relay = Relay::start(&fake, dir.path(), &QUICK);
+    let (status, page) = relay.link(&fake, USER);
+    assert_eq!(status, 502, "{page}");
+    assert!(
+        page.contains("subscribes by itself within the hour"),
+        "{page}"
+    );
+    relay.wait_log("status 293 means the HEAD check failed. Withings checks the notification URL with a HEAD request: it must be https on port 443");
+    let problems = wait_for("the problem in health/", || {
+        let h = health(&relay);
+        let p = h["subscriptions"]["problems"].as_array()?.clone();
+        (!p.is_empty()).then_some(p)
+    });
+    assert!(
+        problems[0].as_str().unwrap().starts_with("appli 1: "),
+        "{problems:?}"
+    );
+    assert!(fake.subscriptions(USER).is_empty());
+
+    fake.set_callbacks_unreachable(false);
+    let h = wait_health_sees(&relay, &relay.notify_url());
+    assert_eq!(h["subscriptions"]["problems"], serde_json::json!([]));
+    assert_eq!(fake.subscriptions(USER), vec![(1, relay.notify_url())]);
+    assert_eq!(fake.count(Endpoint::Notify, "revoke"), 0);
+}

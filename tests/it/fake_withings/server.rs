@@ -39,6 +39,7 @@ impl FakeWithings {
             faults: HashMap::new(),
             calls: Vec::new(),
             head_checks: Vec::new(),
+            callbacks_unreachable: false,
             access_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             userid_as_string: true,
             page_size: 100,
@@ -176,6 +177,12 @@ impl FakeWithings {
     /// Change the API rate limit per 60 s of fake clock (default 120, §4.2).
     pub fn set_rate_limit(&self, per_minute: usize) {
         lock(&self.state).rate_limit = per_minute;
+    }
+
+    /// Make every HEAD check of a callback URL fail (true), as when the URL cannot be
+    /// reached from the internet, so `subscribe` answers 293 (§3.1, §3.2); or work again.
+    pub fn set_callbacks_unreachable(&self, yes: bool) {
+        lock(&self.state).callbacks_unreachable = yes;
     }
 
     /// Registered redirect URIs (§1.1); if non-empty, authorize2 only accepts these exactly.

@@ -4,6 +4,20 @@
 use super::{api, assert_invalid_token, dead_url, Hook};
 use crate::fake_withings::FakeWithings;
 
+/// Subscribes `url` for appli 1 without a comment; the answer's envelope.
+fn subscribe_appli_1(fake: &FakeWithings, token: &str, url: &str) -> serde_json::Value {
+    api(
+        fake,
+        "/notify",
+        Some(token),
+        &[
+            ("action", "subscribe"),
+            ("callbackurl", url),
+            ("appli", "1"),
+        ],
+    )
+}
+
 #[test]
 fn subscribe_head_checks_then_list_get_revoke() {
     let fake = FakeWithings::start();
@@ -92,16 +106,7 @@ fn subscribe_rejects_callbacks_failing_the_head_check_with_293() {
     let hook404 = Hook::start(404, 200);
     let dead = dead_url();
     for url in [hook404.url.as_str(), dead.as_str()] {
-        let v = api(
-            &fake,
-            "/notify",
-            Some(&a),
-            &[
-                ("action", "subscribe"),
-                ("callbackurl", url),
-                ("appli", "1"),
-            ],
-        );
+        let v = subscribe_appli_1(&fake, &a, url);
         assert_eq!(v["status"], 293, "{url}");
         assert_eq!(v["error"], "The callback URL is either unknown or invalid");
     }
@@ -110,6 +115,17 @@ fn subscribe_rejects_callbacks_failing_the_head_check_with_293() {
         vec![(hook404.url.clone(), Some(404)), (dead.clone(), None)]
     );
     assert!(fake.subscriptions(3).is_empty());
+
+    // A URL Withings cannot reach, though it answers here.
+    let hook = Hook::start(200, 200);
+    let subscribe = || subscribe_appli_1(&fake, &a, &hook.url)["status"].clone();
+    fake.set_callbacks_unreachable(true);
+    assert_eq!(subscribe(), 293);
+    assert_eq!(*hook.heads.lock().unwrap(), 0, "no HEAD reached it");
+    assert_eq!(fake.head_checks().last(), Some(&(hook.url.clone(), None)));
+    fake.set_callbacks_unreachable(false);
+    assert_eq!(subscribe(), 0);
+    assert_eq!(fake.subscriptions(3), vec![(1, hook.url.clone())]);
 }
 
 #[test]
