@@ -93,6 +93,7 @@ impl Keeper {
         let todo = plan(&listed, &self.current, &own, &self.applis);
         let mut seen = listed;
         let mut problems = Vec::new();
+        let mut unsubscribed = Vec::new();
         // Recorded before any subscribe, and also when the current URL was
         // subscribed by a relay that did not record yet.
         if let Err(e) = store.callbacks.remember(&userid, &self.current) {
@@ -112,12 +113,22 @@ impl Keeper {
                     let fix = subscribe_fix(&e);
                     log::error!("user {userid}: Withings has no subscription for appli {appli} at the relay's URL, and subscribing failed: {e}; {fix}");
                     problems.push(format!("appli {appli}: subscribing failed: {e}"));
+                    unsubscribed.push(appli);
                 }
             }
             std::thread::sleep(self.spacing);
         }
         for stale in &todo.revoke {
             let (url, appli) = (&stale.callbackurl, stale.appli);
+            // An old URL may still reach the relay (only the host name
+            // changed): it stays until the new one is subscribed.
+            if unsubscribed.contains(&appli) {
+                log::warn!(
+                    "user {userid}: kept the relay's old notification URL {} for appli {appli} until the current one is subscribed",
+                    redacted(url)
+                );
+                continue;
+            }
             match session.call(|api, token| notify::revoke(api, token, url, appli)) {
                 Ok(()) => {
                     log::warn!(

@@ -204,14 +204,16 @@ fn a_lost_record_still_finds_the_old_url_by_the_relays_path_and_comment() {
 #[test]
 fn a_failing_head_check_is_an_error_with_its_fix_and_healed_once_it_passes() {
     // Tried: Withings cannot reach the relay's URL, so linking subscribes
-    // nothing (293); then the URL becomes reachable. Checked: each check
-    // logs the failure with what to fix and records it as the problem of
-    // that appli; the next check after the fix subscribes and clears it.
+    // nothing (293); then the URL becomes reachable; then the URL changes
+    // while Withings cannot reach it. Checked: each check logs the failure
+    // with what to fix and records it as the problem of that appli; the
+    // next check after the fix subscribes and clears it; an old URL is
+    // revoked only once the new one is subscribed.
     let fake = FakeWithings::start();
     fake.add_user(USER);
     fake.set_callbacks_unreachable(true);
     let dir = TestDir::new("keeper-293");
-    let relay = Relay::start(&fake, dir.path(), &QUICK);
+    let mut relay = Relay::start(&fake, dir.path(), &QUICK);
     let (status, page) = relay.link(&fake, USER);
     assert_eq!(status, 502, "{page}");
     assert!(
@@ -235,4 +237,18 @@ fn a_failing_head_check_is_an_error_with_its_fix_and_healed_once_it_passes() {
     assert_eq!(h["subscriptions"]["problems"], serde_json::json!([]));
     assert_eq!(fake.subscriptions(USER), vec![(1, relay.notify_url())]);
     assert_eq!(fake.count(Endpoint::Notify, "revoke"), 0);
+
+    // A new URL that cannot be subscribed yet: the old one stays until it
+    // can, so the user is never left with no subscription at all.
+    let old = relay.notify_url();
+    fake.set_callbacks_unreachable(true);
+    restart_with_new_secret(&mut relay);
+    relay.wait_log("kept the relay's old notification URL");
+    assert_eq!(fake.subscriptions(USER), vec![(1, old.clone())]);
+    assert_eq!(fake.count(Endpoint::Notify, "revoke"), 0);
+    fake.set_callbacks_unreachable(false);
+    wait_for("the new URL in place of the old", || {
+        (fake.subscriptions(USER) == vec![(1, relay.notify_url())]).then_some(())
+    });
+    assert_eq!(fake.count(Endpoint::Notify, "revoke"), 1);
 }
