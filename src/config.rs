@@ -7,7 +7,7 @@
 //! opens for its work (the state dir, `--output`, CA bundles) are opened by
 //! the command.
 
-use crate::cli::{Authorize, Cli, Command, Serve};
+use crate::cli::{Authorize, Cli, Command, Serve, Unlink};
 use crate::error::{Error, Result};
 use crate::inbound::allow::{self, Cidr};
 use crate::inbound::routes::callback_url;
@@ -54,6 +54,7 @@ pub enum CommandSettings {
     Serve(ServeSettings),
     Authorize(AuthorizeSettings),
     Fetch(FetchSettings),
+    Unlink(UnlinkSettings),
 }
 
 /// The Withings API as the flags describe it.
@@ -77,6 +78,12 @@ pub struct ServeSettings {
     /// The first wait after a passing failure (`--retry-first`); later
     /// ones double from it.
     pub retry_first: Duration,
+    /// How often the keeper checks each user's subscriptions
+    /// (`--check-every`).
+    pub check_every: Duration,
+    /// The pause after each subscribe call (`--notify-spacing`); a fifth
+    /// of it after each revoke.
+    pub notify_spacing: Duration,
     /// Deduplicated, each one of the measurement applis the webhook accepts (1, 2, 4, 58).
     pub applis: Vec<u32>,
     /// Never empty: JSON lines on stdout when no output is named.
@@ -153,6 +160,17 @@ pub struct FetchSettings {
     pub since: Option<i64>,
 }
 
+#[derive(Debug)]
+pub struct UnlinkSettings {
+    pub api: ApiSettings,
+    pub credentials: Credentials,
+    /// Digits only: it becomes part of file names.
+    pub user: String,
+    /// `--public-url`, if given: the relay's current notification URL is
+    /// then known even if it was never recorded.
+    pub public_url: Option<BaseUrl>,
+}
+
 impl Settings {
     /// Checks the whole command line once. `--version` is handled before
     /// this; without a command there is nothing to check.
@@ -172,9 +190,12 @@ impl Settings {
                 user: args.user.clone(),
                 since: args.since,
             }),
+            Some(Command::Unlink(args)) => {
+                CommandSettings::Unlink(unlink_settings(cli, args, env, &mut warnings)?)
+            }
             None => {
                 return Err(Error::Config(
-                    "no command given: use serve, authorize or fetch (see --help)".into(),
+                    "no command given: use serve, authorize, fetch or unlink (see --help)".into(),
                 ))
             }
         };
@@ -229,6 +250,8 @@ fn serve_settings(
         outputs: outputs(args, env, warnings)?,
         listen: listen_address(&args.listen)?,
         retry_first: args.retry_first,
+        check_every: args.check_every,
+        notify_spacing: args.notify_spacing,
         acme: Box::new(acme_options(args)?),
     })
 }
@@ -266,6 +289,30 @@ fn authorize_settings(
         account_url: url_option("--account-url", &cli.account_url)?,
         demo: args.demo,
         paste,
+    })
+}
+
+fn unlink_settings(
+    cli: &Cli,
+    args: &Unlink,
+    env: Env,
+    warnings: &mut Vec<String>,
+) -> Result<UnlinkSettings> {
+    let user = args.user.trim();
+    if !crate::store::is_valid_userid(user) {
+        return Err(Error::Config(format!(
+            "--user: {:?} is not a Withings user id; give the digits the relay logs as `user 12345678`",
+            user.escape_debug().to_string()
+        )));
+    }
+    Ok(UnlinkSettings {
+        credentials: credentials(cli, env, warnings)?,
+        api: api_settings(cli)?,
+        user: user.to_string(),
+        public_url: match &cli.public_url {
+            Some(_) => Some(public_url(cli, warnings)?),
+            None => None,
+        },
     })
 }
 
@@ -1000,6 +1047,18 @@ mod tests {
         }
         let none = |_: &str| None;
         assert!(Settings::from_cli(&cli(&["fetch"]), &none).is_err());
+    }
+
+    #[test]
+    fn unlink_needs_a_user_id_of_digits_and_no_public_url() {
+        match settings(&["unlink", "--user", " 42 "]).unwrap().command {
+            CommandSettings::Unlink(u) => {
+                assert_eq!(u.user, "42");
+                assert!(u.public_url.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error(&["unlink", "--user", "../42"]).starts_with("--user:"));
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub enum Fix {
     Health,
     /// `serve.json`: only a report; the next start of `serve` replaces it.
     ServeInfo,
+    /// `callbacks/<id>.json`: the relay's own notification URLs; the next
+    /// subscription check writes the current one again.
+    CallbackUrls,
     /// A file the relay only ever writes (a queue entry, a rejected group)
     /// failed to serialize: a bug.
     Report,
@@ -240,6 +243,9 @@ impl fmt::Display for Fix {
             }
             Fix::ServeInfo => {
                 "delete it: it only feeds `withings-relay status`, and the next start of `serve` writes it again"
+            }
+            Fix::CallbackUrls => {
+                "delete it: the next subscription check records the current notification URL again (older URLs of this relay are then no longer revoked by it; Withings ends them once their deliveries fail)"
             }
             Fix::Report => "this is a bug in withings-relay: please report it with this line",
         })

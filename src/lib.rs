@@ -19,6 +19,9 @@
 //!   per output (`delivery.rs`): JSON lines, MQTT with Home Assistant
 //!   discovery (over the client in `mqtt/`), the command hook.
 //!
+//! Beside them, `keeper/` keeps each user subscribed at the relay's
+//! notification URL (a daily `notify list`, facts sheet §3.4).
+//!
 //! Around them: `cli.rs` declares the command line, `config.rs` checks it
 //! once into typed settings, `commands/` wires each command from them, and
 //! `context.rs` carries what every part that calls Withings shares (API
@@ -41,6 +44,7 @@ mod clock;
 mod context;
 mod inbound;
 mod link;
+mod keeper;
 mod outputs;
 mod record;
 mod store;

@@ -7,10 +7,11 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::inbound;
 use crate::inbound::oauth_callback::Linker;
-use crate::inbound::routes::{callback_url, notify_url, Routes, NOTIFY_PREFIX};
+use crate::inbound::routes::{callback_url, notify_url, notify_url_prefix, Routes, NOTIFY_PREFIX};
 use crate::inbound::tls::{self, AnyListener, CertSlot, TlsListener};
 use crate::inbound::webhook::Webhook;
 use crate::inbound::Handler;
+use crate::keeper;
 use crate::outputs::delivery;
 use crate::outputs::{JsonLines, MqttSink, Sink};
 use crate::store::StateDir;
@@ -46,6 +47,8 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         tls,
         allow_from,
         retry_first,
+        check_every,
+        notify_spacing,
         applis,
         outputs,
         acme,
@@ -100,6 +103,17 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     )
     .with_schedule(schedule);
     std::thread::spawn(move || worker.run(woken));
+
+    // merge: start only when `webhooks` (poll-only mode subscribes to nothing).
+    let checker = keeper::check::Keeper {
+        ctx: Arc::clone(&ctx),
+        current: notify_url(&public, &secret),
+        notify_prefix: notify_url_prefix(&public),
+        applis: applis.clone(),
+        spacing: notify_spacing,
+    };
+    keeper::start(checker, check_every)
+        .map_err(|e| Error::Listen(format!("cannot start the subscription keeper: {e}")))?;
 
     let linker = Arc::new(Linker {
         ctx: Arc::clone(&ctx),

@@ -8,6 +8,7 @@ use crate::inbound::html;
 use crate::inbound::{Reply, Request, Response};
 use crate::link;
 use crate::store::NonceCheck;
+use crate::keeper::check::HEAD_CHECK_ADVICE;
 use crate::withings::notify;
 use crate::worker::session::Session;
 use crate::worker::Wake;
@@ -131,12 +132,17 @@ impl Linker {
             lines.push("New measurements will now be relayed. You can close this page.".into());
             Response::html(200, html::render("Linked", &lines))
         } else {
-            lines.push("Withings checks the notification URL with a HEAD request: it must be https on port 443 under a public host name that reaches this relay. Fix that, then link again.".into());
+            lines.push(format!("{HEAD_CHECK_ADVICE}. Once that is fixed, the relay subscribes by itself within the hour (or link again)."));
             Response::html(502, html::render("Linked, but not subscribed", &lines))
         }
     }
 
     fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
+        // Recorded first: the URL can then be revoked once it is stale.
+        self.ctx
+            .store
+            .callbacks
+            .remember(userid, &self.notify_url)?;
         let mut session = Session::open(&self.ctx, userid)?;
         session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
     }

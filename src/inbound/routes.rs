@@ -21,6 +21,21 @@ pub fn notify_url(public: &BaseUrl, secret: &Secret) -> String {
     public.join(&format!("{NOTIFY_PREFIX}{}", secret.expose()))
 }
 
+/// `<public URL>/notify/`: where every notification URL of this relay
+/// starts, whatever its secret.
+pub fn notify_url_prefix(public: &BaseUrl) -> String {
+    public.join(NOTIFY_PREFIX)
+}
+
+/// A notification URL fit for a log line or a terminal: the secret after
+/// `/notify/` is replaced, since whoever holds it can post notifications.
+pub fn redacted(url: &str) -> String {
+    match url.rfind(NOTIFY_PREFIX) {
+        Some(i) => format!("{}{NOTIFY_PREFIX}<secret>", &url[..i]),
+        None => "<a URL not of this relay's form>".into(),
+    }
+}
+
 /// Compares in time independent of where the strings differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -93,6 +108,12 @@ mod tests {
             notify_url(&public, &secret),
             "https://relay.example.org/w/notify/00ff"
         );
+        assert!(notify_url(&public, &secret).starts_with(&notify_url_prefix(&public)));
+        assert_eq!(
+            redacted(&notify_url(&public, &secret)),
+            "https://relay.example.org/w/notify/<secret>"
+        );
+        assert!(!redacted("https://other/hook?token=00ff").contains("00ff"));
     }
 
     #[test]

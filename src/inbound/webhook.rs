@@ -4,7 +4,7 @@
 
 use crate::context::Context;
 use crate::inbound::{Reply, Request, Response};
-use crate::store::{is_valid_userid, Notification};
+use crate::store::{is_valid_userid, LockWait, Notification, Unlinked};
 use crate::worker::Wake;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -13,26 +13,44 @@ use std::sync::Arc;
 /// composition, temperature, blood pressure, glucose.
 pub const MEASURE_APPLIS: [u32; 4] = [1, 2, 4, 58];
 
-/// Reads the notification from a form body. Withings documents
-/// x-www-form-urlencoded; one older page says form-data, so both are read.
-/// Unknown fields are ignored.
+/// The appli of user events: `action` says the user unlinked the app,
+/// deleted the account, or changed the profile (facts sheet §3.3).
+const USER_EVENT_APPLI: i64 = 46;
+
+type Fields = Vec<(String, String)>;
+
+/// The fields of a form body. Withings documents x-www-form-urlencoded;
+/// one older page says form-data, so both are read.
+fn form_fields(body: &[u8], content_type: Option<&str>) -> Fields {
+    match content_type.and_then(multipart_boundary) {
+        Some(boundary) => parse_multipart(body, &boundary),
+        None => form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    }
+}
+
+fn field<'a>(fields: &'a Fields, name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// Reads the notification from a form body (see [`form_fields`]).
+/// Unknown fields are ignored. The webhook itself reads the fields once
+/// and goes on from them; this is what the tests feed.
+#[cfg(test)]
 pub fn parse_notification(
     body: &[u8],
     content_type: Option<&str>,
     now: i64,
 ) -> Result<Notification, String> {
-    let fields = match content_type.and_then(multipart_boundary) {
-        Some(boundary) => parse_multipart(body, &boundary),
-        None => form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-    };
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-    };
+    notification_from(&form_fields(body, content_type), now)
+}
+
+fn notification_from(fields: &Fields, now: i64) -> Result<Notification, String> {
+    let get = |name: &str| field(fields, name);
     let userid = get("userid").ok_or("the form has no userid")?;
     if !is_valid_userid(userid) {
         return Err("userid must be a Withings user id (digits only)".into());
@@ -104,7 +122,8 @@ impl Webhook {
     }
 
     fn accept(&self, request: &Request, now: i64) -> Response {
-        let n = match parse_notification(&request.body, request.header("Content-Type"), now) {
+        let fields = form_fields(&request.body, request.header("Content-Type"));
+        let n = match notification_from(&fields, now) {
             Ok(n) => n,
             Err(why) => {
                 log::warn!("refused a malformed notification: {why}");
@@ -118,6 +137,9 @@ impl Webhook {
                 n.userid
             );
             return Response::text(200, "ok\n");
+        }
+        if n.appli == USER_EVENT_APPLI {
+            return self.user_event(&n.userid, field(&fields, "action"), now);
         }
         if !u32::try_from(n.appli).is_ok_and(|a| MEASURE_APPLIS.contains(&a)) {
             log::info!(
@@ -139,6 +161,72 @@ impl Webhook {
         );
         let _ = self.wake.send(Wake::Queued);
         Response::text(200, "ok\n")
+    }
+}
+
+/// Pure: what an appli-46 `action` means for the relay.
+#[derive(Debug, PartialEq, Eq)]
+enum UserEvent {
+    /// `unlink` or `delete`: the grant is gone; `why` says which, for the log.
+    Gone { why: &'static str },
+    /// `update`: a profile change, nothing for the relay.
+    Update,
+    /// Missing or not documented: left alone. Deleting a user's tokens on
+    /// a guess could cut off someone who did nothing; and if the grant is
+    /// really gone, the next refresh fails and the user is marked as
+    /// needing re-authorization, which says the same loudly.
+    Unknown,
+}
+
+fn user_event(action: Option<&str>) -> UserEvent {
+    match action.map(str::to_ascii_lowercase).as_deref() {
+        Some("unlink") => UserEvent::Gone {
+            why: "unlinked this app from their Withings account",
+        },
+        Some("delete") => UserEvent::Gone {
+            why: "deleted their Withings account",
+        },
+        Some("update") => UserEvent::Update,
+        _ => UserEvent::Unknown,
+    }
+}
+
+impl Webhook {
+    /// Appli 46 (facts sheet §3.3). For a user gone, the tokens are deleted,
+    /// so nothing calls Withings for them any more; everything else (sync
+    /// state, queued notifications) is kept for when they link again.
+    fn user_event(&self, userid: &str, action: Option<&str>, now: i64) -> Response {
+        let ok = Response::text(200, "ok\n");
+        let why = match user_event(action) {
+            UserEvent::Gone { why } => why,
+            UserEvent::Update => {
+                log::info!("user {userid}: Withings says the profile changed (appli 46, update); nothing to do");
+                return ok;
+            }
+            UserEvent::Unknown => {
+                log::warn!("user {userid}: appli 46 with action {action:?}, which the relay does not know; ignored, the user stays linked");
+                return ok;
+            }
+        };
+        let store = &self.ctx.store;
+        // Not while a refresh of this user runs: it would save the tokens
+        // again. Withings retries a 503 ten seconds later (§3.4).
+        let removed = store
+            .lock_user(userid, LockWait::GiveUp)
+            .and_then(|_lock| store.users.remove(userid));
+        if let Err(e) = removed {
+            log::warn!("user {userid}: Withings says the user {why}, but the tokens cannot be deleted right now: {e}; answered 503 so that Withings sends it again");
+            return Response::text(503, "cannot handle the notification right now\n");
+        }
+        let action = action.unwrap_or_default().to_ascii_lowercase();
+        if let Err(e) = store
+            .health
+            .update(userid, |h| h.unlinked = Some(Unlinked { at: now, action }))
+        {
+            log::warn!("user {userid}: {e}");
+        }
+        log::error!("user {userid}: Withings says the user {why} (appli 46): the relay deleted their tokens and syncs nothing more for them; their sync state and queued notifications are kept. Run `withings-relay authorize` to link them again.");
+        ok
     }
 }
 
@@ -171,6 +259,18 @@ mod tests {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"userid\"\r\n\r\n42\r\n--XyZ\r\nContent-Disposition: form-data; name=\"appli\"\r\n\r\n4\r\n--XyZ--\r\n";
         let n = parse_notification(body, Some("multipart/form-data; boundary=XyZ"), 0).unwrap();
         assert_eq!((n.userid.as_str(), n.appli, n.startdate), ("42", 4, None));
+    }
+
+    #[test]
+    fn user_events_destroy_only_on_a_documented_unlink_or_delete() {
+        assert!(matches!(user_event(Some("unlink")), UserEvent::Gone { .. }));
+        assert!(matches!(user_event(Some("DELETE")), UserEvent::Gone { .. }));
+        assert_eq!(user_event(Some("update")), UserEvent::Update);
+        for unknown in [None, Some(""), Some("revoke"), Some("unlinked")] {
+            assert_eq!(user_event(unknown), UserEvent::Unknown, "{unknown:?}");
+        }
+        let fields = form_fields(b"userid=1&appli=46&action=unlink", None);
+        assert_eq!(field(&fields, "action"), Some("unlink"));
     }
 
     #[test]

@@ -36,5 +36,12 @@ pub fn store_tokens(ctx: &Context, code: &str, redirect_uri: &str) -> Result<Str
         let start = SyncState::starting_at(now - INITIAL_LOOKBACK_SECS);
         ctx.store.sync.save(&tokens.userid, &start)?;
     }
+    // Linked again after Withings said the user had unlinked (appli 46).
+    let health = &ctx.store.health;
+    if health.load(&tokens.userid).unlinked.is_some() {
+        if let Err(e) = health.update(&tokens.userid, |h| h.unlinked = None) {
+            log::warn!("user {}: {e}", tokens.userid);
+        }
+    }
     Ok(tokens.userid)
 }

@@ -17,6 +17,8 @@
 //! mqtt-sensors.json   sensors announced to Home Assistant
 //! health/<id>.json    how each user is doing, for `status`: last sync,
 //!                     last error, subscriptions as last checked
+//! callbacks/<id>.json every notification URL the relay subscribed the user
+//!                     with, so that old ones can be revoked
 //! serve.json          what the running `serve` was started with, for
 //!                     `status`
 //! format              the layout version of this directory
@@ -26,6 +28,7 @@
 
 pub mod atomic;
 mod authstate;
+mod callback_urls;
 // Skeleton for #10: the status, worker and subscription work fill its users in.
 #[allow(dead_code)]
 mod health;
@@ -41,6 +44,7 @@ pub mod testdir;
 mod users;
 
 pub use authstate::{LinkNonces, NonceCheck, NONCE_TTL_SECS};
+pub use callback_urls::CallbackUrlFiles;
 #[allow(unused_imports)]
 pub use health::{Failure, Health, HealthFiles, Subscription, SubscriptionCheck, Unlinked};
 pub use lock::{LockWait, UserLock};
@@ -105,8 +109,15 @@ fn open_format(path: &Path) -> Result<()> {
     }
 }
 
-const SUBDIRS: [&str; 7] = [
-    "users", "sync", "queue", "auth", "locks", "rejected", "health",
+const SUBDIRS: [&str; 8] = [
+    "users",
+    "sync",
+    "queue",
+    "auth",
+    "locks",
+    "rejected",
+    "health",
+    "callbacks",
 ];
 
 pub struct StateDir {
@@ -116,8 +127,9 @@ pub struct StateDir {
     pub queue: Queue,
     pub auth: LinkNonces,
     pub rejected: Rejects,
-    #[allow(dead_code)]
     pub health: HealthFiles,
+    /// The relay's own notification URLs per user.
+    pub callbacks: CallbackUrlFiles,
 }
 
 impl StateDir {
@@ -136,6 +148,7 @@ impl StateDir {
             auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
             health: HealthFiles::new(PerUser::new(root.join("health"))),
+            callbacks: CallbackUrlFiles::new(PerUser::new(root.join("callbacks"))),
         })
     }
 

@@ -6,7 +6,7 @@
 use crate::context::Context;
 use crate::error::{Error, Result, WithingsKind};
 use crate::secret::Secret;
-use crate::store::{LockWait, UserRecord};
+use crate::store::{LockWait, UserLock, UserRecord};
 use crate::withings::api::Api;
 use crate::withings::oauth::{self, TokenSet};
 use crate::withings::status::{family, Family};
@@ -49,6 +49,9 @@ pub struct Session<'a> {
     ctx: &'a Context,
     user: UserRecord,
     wait: LockWait,
+    /// The caller holds the user's lock already (see
+    /// [`Session::holding_lock`]); a refresh must not take it again.
+    lock_held: bool,
 }
 
 impl<'a> Session<'a> {
@@ -70,6 +73,7 @@ impl<'a> Session<'a> {
             ctx,
             user,
             wait: LockWait::GiveUp,
+            lock_held: false,
         })
     }
 
@@ -77,6 +81,14 @@ impl<'a> Session<'a> {
     /// instead of failing: for hand-run commands.
     pub fn waiting_for_lock(mut self) -> Session<'a> {
         self.wait = LockWait::Block;
+        self
+    }
+
+    /// For a caller that holds the user's lock for the whole session
+    /// (`unlink`, the subscription check): a refresh then runs under that
+    /// lock, since taking it a second time would wait on ourselves.
+    pub fn holding_lock(mut self, _held: &UserLock) -> Session<'a> {
+        self.lock_held = true;
         self
     }
 
@@ -89,7 +101,10 @@ impl<'a> Session<'a> {
     /// pair is the one to use (our refresh token may already be dead).
     fn refresh(&mut self) -> Result<()> {
         let store = &self.ctx.store;
-        let _lock = store.lock_user(&self.user.userid, self.wait)?;
+        let _lock = match self.lock_held {
+            true => None,
+            false => Some(store.lock_user(&self.user.userid, self.wait)?),
+        };
         let stored = store
             .users
             .load(&self.user.userid)?

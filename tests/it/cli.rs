@@ -58,6 +58,7 @@ fn help_documents_every_option_with_its_default() {
         "serve",
         "authorize",
         "fetch",
+        "unlink",
     ] {
         assert!(help.contains(text), "{text:?} missing from --help");
     }
@@ -88,12 +89,15 @@ fn help_documents_every_option_with_its_default() {
     ] {
         assert!(serve.contains(text), "{text:?} missing from serve --help");
     }
-    assert!(
-        !serve.contains("--retry-first"),
-        "a test-only option stays out of --help"
-    );
+    for hidden in ["--retry-first", "--check-every", "--notify-spacing"] {
+        assert!(
+            !serve.contains(hidden),
+            "a test-only option stays out of --help: {hidden}"
+        );
+    }
     let fetch = help_of(&["fetch", "--help"]);
     assert!(fetch.contains("--since") && fetch.contains("--user"));
+    assert!(help_of(&["unlink", "--help"]).contains("--user"));
 }
 
 #[test]

@@ -22,5 +22,7 @@ mod mqtt_relay;
 mod odd_groups;
 mod robustness;
 mod sinks;
+mod subscriptions;
 mod sync_boundary;
 mod tls;
+mod unlink;

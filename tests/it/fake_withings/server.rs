@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::requests::handle_request;
-use super::state::{lock, Shared, State};
+use super::state::{lock, Shared, State, Subscription};
 use super::{Call, Endpoint, Fault, Group, DEFAULT_ACCESS_TOKEN_LIFETIME, DEFAULT_RATE_LIMIT};
 
 /// The fake Withings server. Dropping it stops accepting requests.
@@ -39,6 +39,7 @@ impl FakeWithings {
             faults: HashMap::new(),
             calls: Vec::new(),
             head_checks: Vec::new(),
+            callbacks_unreachable: false,
             access_lifetime: DEFAULT_ACCESS_TOKEN_LIFETIME,
             userid_as_string: true,
             page_size: 100,
@@ -178,6 +179,12 @@ impl FakeWithings {
         lock(&self.state).rate_limit = per_minute;
     }
 
+    /// Make every HEAD check of a callback URL fail (true), as when the URL cannot be
+    /// reached from the internet, so `subscribe` answers 293 (§3.1, §3.2); or work again.
+    pub fn set_callbacks_unreachable(&self, yes: bool) {
+        lock(&self.state).callbacks_unreachable = yes;
+    }
+
     /// Registered redirect URIs (§1.1); if non-empty, authorize2 only accepts these exactly.
     pub fn set_redirect_uris(&self, uris: &[&str]) {
         lock(&self.state).redirect_uris = uris.iter().map(|u| u.to_string()).collect();
@@ -212,16 +219,53 @@ impl FakeWithings {
 
     /// The user's subscriptions as (appli, callbackurl), in subscription order.
     pub fn subscriptions(&self, userid: u64) -> Vec<(u32, String)> {
+        self.subscriptions_with_comments(userid)
+            .into_iter()
+            .map(|(appli, url, _)| (appli, url))
+            .collect()
+    }
+
+    /// Subscribe `userid` as another application would (its own URL and comment), without
+    /// a HEAD check: the subscription a relay must leave alone (§3.1).
+    pub fn add_subscription(&self, userid: u64, appli: u32, callbackurl: &str, comment: &str) {
+        lock(&self.state).user(userid).subs.push(Subscription {
+            appli,
+            callbackurl: callbackurl.to_string(),
+            comment: comment.to_string(),
+        });
+    }
+
+    /// Withings drops a subscription on its side, as after failed deliveries (§3.4);
+    /// false if there was none.
+    pub fn drop_subscription(&self, userid: u64, appli: u32, callbackurl: &str) -> bool {
+        let mut st = lock(&self.state);
+        let subs = &mut st.user(userid).subs;
+        let before = subs.len();
+        subs.retain(|s| !(s.appli == appli && s.callbackurl == callbackurl));
+        subs.len() != before
+    }
+
+    /// The user's subscriptions as (appli, callbackurl, comment), in subscription order.
+    pub fn subscriptions_with_comments(&self, userid: u64) -> Vec<(u32, String, String)> {
         lock(&self.state)
             .users
             .get(&userid)
             .map(|u| {
                 u.subs
                     .iter()
-                    .map(|s| (s.appli, s.callbackurl.clone()))
+                    .map(|s| (s.appli, s.callbackurl.clone(), s.comment.clone()))
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The user revokes the application's access: its tokens die (access and refresh, the
+    /// latter's grace too) and its subscriptions are removed with the grant (§3.1).
+    pub fn revoke_grant(&self, userid: u64) {
+        let mut st = lock(&self.state);
+        let user = st.user(userid);
+        user.tokens = None;
+        user.subs.clear();
     }
 
     /// The (access, refresh) pair most recently issued to the user.

@@ -60,6 +60,8 @@ pub(super) struct State {
     pub(super) faults: HashMap<Endpoint, VecDeque<Fault>>,
     pub(super) calls: Vec<Call>,
     pub(super) head_checks: Vec<(String, Option<u16>)>,
+    /// Withings cannot reach any callback URL (a closed port 443, say): every HEAD check fails.
+    pub(super) callbacks_unreachable: bool,
     pub(super) access_lifetime: u64,
     pub(super) userid_as_string: bool,
     pub(super) page_size: usize,

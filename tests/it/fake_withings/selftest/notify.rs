@@ -4,6 +4,20 @@
 use super::{api, assert_invalid_token, dead_url, Hook};
 use crate::fake_withings::FakeWithings;
 
+/// Subscribes `url` for appli 1 without a comment; the answer's envelope.
+fn subscribe_appli_1(fake: &FakeWithings, token: &str, url: &str) -> serde_json::Value {
+    api(
+        fake,
+        "/notify",
+        Some(token),
+        &[
+            ("action", "subscribe"),
+            ("callbackurl", url),
+            ("appli", "1"),
+        ],
+    )
+}
+
 #[test]
 fn subscribe_head_checks_then_list_get_revoke() {
     let fake = FakeWithings::start();
@@ -92,16 +106,7 @@ fn subscribe_rejects_callbacks_failing_the_head_check_with_293() {
     let hook404 = Hook::start(404, 200);
     let dead = dead_url();
     for url in [hook404.url.as_str(), dead.as_str()] {
-        let v = api(
-            &fake,
-            "/notify",
-            Some(&a),
-            &[
-                ("action", "subscribe"),
-                ("callbackurl", url),
-                ("appli", "1"),
-            ],
-        );
+        let v = subscribe_appli_1(&fake, &a, url);
         assert_eq!(v["status"], 293, "{url}");
         assert_eq!(v["error"], "The callback URL is either unknown or invalid");
     }
@@ -110,6 +115,17 @@ fn subscribe_rejects_callbacks_failing_the_head_check_with_293() {
         vec![(hook404.url.clone(), Some(404)), (dead.clone(), None)]
     );
     assert!(fake.subscriptions(3).is_empty());
+
+    // A URL Withings cannot reach, though it answers here.
+    let hook = Hook::start(200, 200);
+    let subscribe = || subscribe_appli_1(&fake, &a, &hook.url)["status"].clone();
+    fake.set_callbacks_unreachable(true);
+    assert_eq!(subscribe(), 293);
+    assert_eq!(*hook.heads.lock().unwrap(), 0, "no HEAD reached it");
+    assert_eq!(fake.head_checks().last(), Some(&(hook.url.clone(), None)));
+    fake.set_callbacks_unreachable(false);
+    assert_eq!(subscribe(), 0);
+    assert_eq!(fake.subscriptions(3), vec![(1, hook.url.clone())]);
 }
 
 #[test]
@@ -178,4 +194,37 @@ fn notify_via_post_and_send_notification_deliver_forms() {
         ]
     );
     assert_eq!(fake.notify_via_post(&dead_url(), "x=1"), 0);
+}
+
+#[test]
+fn foreign_subscriptions_dropped_ones_and_a_revoked_grant() {
+    let fake = FakeWithings::start();
+    let (a, r) = fake.issue_tokens(3);
+    fake.add_subscription(3, 1, "https://other.example/hook", "another app");
+    fake.add_subscription(3, 4, "https://other.example/hook", "");
+    assert!(
+        fake.head_checks().is_empty(),
+        "no HEAD check for another app's"
+    );
+    let v = api(&fake, "/notify", Some(&a), &[("action", "list")]);
+    let profiles = v["body"]["profiles"].as_array().unwrap();
+    assert_eq!(profiles.len(), 2);
+    assert_eq!(profiles[0]["comment"], "another app");
+    assert_eq!(
+        fake.subscriptions_with_comments(3)[0],
+        (1, "https://other.example/hook".into(), "another app".into())
+    );
+
+    assert!(fake.drop_subscription(3, 1, "https://other.example/hook"));
+    assert!(!fake.drop_subscription(3, 1, "https://other.example/hook"));
+    assert_eq!(
+        fake.subscriptions(3),
+        vec![(4, "https://other.example/hook".to_string())]
+    );
+
+    fake.revoke_grant(3);
+    assert!(fake.subscriptions(3).is_empty(), "gone with the grant");
+    assert_invalid_token(&api(&fake, "/notify", Some(&a), &[("action", "list")]));
+    assert!(!fake.refresh_token_usable(3, &r));
+    assert_eq!(super::refresh(&fake, &r)["status"], 503);
 }
