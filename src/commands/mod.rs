@@ -1,9 +1,10 @@
-//! The three commands. Each gets its checked settings (see `config.rs`)
+//! The commands. Each gets its checked settings (see `config.rs`)
 //! and only wires them up.
 
 pub mod authorize;
 pub mod fetch;
 pub mod serve;
+pub mod sync;
 
 use crate::config::{CommandSettings, Settings};
 use crate::error::Result;
@@ -16,5 +17,6 @@ pub fn run(settings: Settings) -> Result<()> {
         CommandSettings::Serve(s) => serve::run(&shared, s),
         CommandSettings::Authorize(s) => authorize::run(&shared, &s),
         CommandSettings::Fetch(s) => fetch::run(&shared, s),
+        CommandSettings::Sync(s) => sync::run(&shared, &s),
     }
 }

@@ -1,12 +1,15 @@
 //! The OAuth callback route: check the single-use nonce, trade the code for
 //! tokens at once (it lives 30 s, facts sheet §1.2), store the user, then
-//! subscribe it to each appli. Answers with a page saying what happened.
+//! subscribe it to each appli (unless webhooks are off). Answers with a
+//! page saying what happened. Without a public URL there is no redirect
+//! URI to come back to: the route then points to `authorize --paste`.
 
 use crate::context::Context;
 use crate::error::{Error, Result, WithingsKind};
 use crate::inbound::html;
 use crate::inbound::{Reply, Request, Response};
 use crate::store::{is_valid_userid, LockWait, NonceCheck, SyncState};
+use crate::withings::budget::Priority;
 use crate::withings::notify;
 use crate::withings::oauth;
 use crate::worker::session::{record_from_tokens, Session};
@@ -22,8 +25,10 @@ const SUBSCRIBE_SPACING: Duration = Duration::from_secs(5);
 
 pub struct Linker {
     pub ctx: Arc<Context>,
-    pub redirect_uri: String,
-    pub notify_url: String,
+    /// None without a public URL: nothing can come back here.
+    pub redirect_uri: Option<String>,
+    /// None in poll-only mode: linking subscribes to nothing.
+    pub notify_url: Option<String>,
     pub applis: Vec<u32>,
     pub wake: Mutex<Sender<Wake>>,
 }
@@ -39,6 +44,16 @@ const RUN_AGAIN: &str =
 impl Linker {
     /// Fast checks on the request loop; the Withings calls are deferred.
     pub fn handle(self: &Arc<Self>, request: &Request) -> Reply {
+        let Some(redirect_uri) = self.redirect_uri.clone() else {
+            return Reply::Now(failure(
+                404,
+                "Linking works differently here",
+                &[
+                    "This relay runs without --public-url, so no browser is sent back to it.",
+                    "Run `withings-relay authorize --paste`, open the link it prints, and paste the address your browser lands on into the terminal.",
+                ],
+            ));
+        };
         match request.method.as_str() {
             // Withings HEAD-checks redirect URLs when the app is saved (§1.1).
             "HEAD" => return Reply::Now(Response::text(200, "ok\n")),
@@ -89,11 +104,11 @@ impl Linker {
             ));
         };
         let linker = Arc::clone(self);
-        Reply::Later(Box::new(move || linker.link(&code)))
+        Reply::Later(Box::new(move || linker.link(&code, &redirect_uri)))
     }
 
-    fn link(&self, code: &str) -> Response {
-        let userid = match self.store_tokens(code) {
+    fn link(&self, code: &str, redirect_uri: &str) -> Response {
+        let userid = match self.store_tokens(code, redirect_uri) {
             Ok(u) => u,
             Err(e) => {
                 log::error!("linking failed: {e}");
@@ -111,12 +126,16 @@ impl Linker {
             let _ = wake.send(Wake::Linked(userid.clone()));
         }
         let mut lines = vec![format!("Withings user {userid} is linked to this relay.")];
+        let Some(notify_url) = &self.notify_url else {
+            lines.push("Nothing was subscribed: this relay runs without webhooks and fetches new measurements on its own schedule (--poll). You can close this page.".into());
+            return Response::html(200, html::render("Linked", &lines));
+        };
         let mut all_ok = true;
         for (i, &appli) in self.applis.iter().enumerate() {
             if i > 0 {
                 std::thread::sleep(SUBSCRIBE_SPACING);
             }
-            match self.subscribe(&userid, appli) {
+            match self.subscribe(&userid, notify_url, appli) {
                 Ok(()) => {
                     log::info!("user {userid}: subscribed to appli {appli}");
                     lines.push(format!("Subscribed to notifications for appli {appli}."));
@@ -137,9 +156,11 @@ impl Linker {
         }
     }
 
-    fn store_tokens(&self, code: &str) -> Result<String> {
+    fn store_tokens(&self, code: &str, redirect_uri: &str) -> Result<String> {
         let ctx = &self.ctx;
-        let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, &self.redirect_uri)?;
+        // Urgent: the code dies 30 s after it was issued (facts sheet §1.2).
+        ctx.budget.take(Priority::Urgent, "being linked");
+        let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, redirect_uri)?;
         if !is_valid_userid(&tokens.userid) {
             return Err(Error::withings(
                 "oauth2 requesttoken",
@@ -158,8 +179,8 @@ impl Linker {
         Ok(tokens.userid)
     }
 
-    fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
+    fn subscribe(&self, userid: &str, notify_url: &str, appli: u32) -> Result<()> {
         let mut session = Session::open(&self.ctx, userid)?;
-        session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
+        session.call(|api, token| notify::subscribe(api, token, notify_url, appli))
     }
 }
