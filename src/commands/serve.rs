@@ -90,14 +90,18 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     let schedule = Schedule {
         transient_first: retry_first,
     };
-    ctx.store.save_serve_info(&ServeInfo {
+    let info = ServeInfo {
         pid: std::process::id(),
         started_at: ctx.clock.now(),
         poll_secs: poll.as_secs(),
         webhooks,
         applis: applis.clone(),
         outputs: names.iter().map(|n| n.to_string()).collect(),
-    })?;
+    };
+    // Only a report for `status`: a full disk must not stop the relay.
+    if let Err(e) = ctx.store.save_serve_info(&info) {
+        log::warn!("{e}; `withings-relay status` cannot tell how this serve runs");
+    }
     log_mode(&public, webhooks, poll, &ctx.store);
 
     let (wake, woken) = mpsc::channel::<Wake>();

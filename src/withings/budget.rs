@@ -144,9 +144,24 @@ impl Budget {
 
     /// How long a `priority` call would wait now, without taking anything:
     /// the worker defers background syncs by this rather than sleep in them.
+    /// Work deferred is a backlog too.
     pub fn wait_for(&self, priority: Priority) -> Duration {
         let wait = self.bucket().wait_ms(priority, self.now_ms());
+        if wait > 0 {
+            self.backlog_formed();
+        }
         Duration::from_millis(u64::try_from(wait).unwrap_or(0))
+    }
+
+    /// Warns when the budget starts holding calls back, once until the
+    /// bucket is full again.
+    fn backlog_formed(&self) {
+        if self.set_backlog(true) {
+            log::warn!(
+                "the API budget of {} calls a minute (--api-budget) is used up: Withings calls now wait their turn, notifications first",
+                self.per_minute
+            );
+        }
     }
 
     /// Takes one call, sleeping until the bucket allows it. `userid` is
@@ -167,12 +182,7 @@ impl Budget {
                 }
                 Err(ms) => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
             };
-            if self.set_backlog(true) {
-                log::warn!(
-                    "the API budget of {} calls a minute (--api-budget) is used up: Withings calls now wait their turn, notifications first",
-                    self.per_minute
-                );
-            }
+            self.backlog_formed();
             log::debug!(
                 "user {userid}: a Withings call waits {} for the API budget",
                 crate::timefmt::duration_text(wait)

@@ -154,7 +154,7 @@ impl Worker {
             if self.dead.contains(userid) {
                 continue;
             }
-            let Some((at, why)) = clock.next_sync(&self.timing) else {
+            let Some((at, why)) = clock.next_sync(&self.timing, now) else {
                 continue;
             };
             if at > now {

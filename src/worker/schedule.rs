@@ -144,8 +144,11 @@ impl UserClock {
         });
     }
 
-    /// When the next sync is due and why; None when nothing is.
-    pub fn next_sync(&self, timing: &Timing) -> Option<(i64, Why)> {
+    /// When the next sync is due and why, as seen at `now`; None when
+    /// nothing is. Of everything due by then, the most pressing reason
+    /// counts: a notification behind an overdue poll is still a
+    /// notification.
+    pub fn next_sync(&self, timing: &Timing, now: i64) -> Option<(i64, Why)> {
         let notification = self.pending_since.map(|since| {
             let after_gap = self.last_sync_end.map_or(i64::MIN, |end| end + MIN_GAP_MS);
             (
@@ -161,17 +164,18 @@ impl UserClock {
             Some((s.requested_at.saturating_add(*offset), Why::FollowUp))
         });
         let poll = self.next_poll.map(|at| (at, Why::Poll));
-        let candidates = [notification, series, poll];
+        let retry_at = self.retry_at.unwrap_or(i64::MIN);
+        let candidates =
+            [notification, series, poll].map(|c| c.map(|(at, why)| (at.max(retry_at), why)));
         let earliest = candidates.iter().flatten().map(|&(at, _)| at).min()?;
-        let at = earliest.max(self.retry_at.unwrap_or(i64::MIN));
-        // Of everything due by then, the one that goes first.
+        let horizon = earliest.max(now);
         let why = candidates
             .iter()
             .flatten()
-            .filter(|&&(due, _)| due <= at)
+            .filter(|&&(at, _)| at <= horizon)
             .map(|&(_, why)| why)
             .min()?;
-        Some((at, why))
+        Some((earliest, why))
     }
 
     /// A sync that ran from `started` to `ended` and emitted `emitted`
@@ -243,12 +247,15 @@ mod tests {
     fn users_known_at_start_are_polled_at_once_later_ones_a_period_later() {
         let t = timing();
         let at_start = UserClock::new(&t, 1_000, true, 0);
-        assert_eq!(at_start.next_sync(&t), Some((1_000, Why::Poll)));
+        assert_eq!(at_start.next_sync(&t, 0), Some((1_000, Why::Poll)));
         // 6_000 moves a 60 s period by nothing.
         let linked_later = UserClock::new(&t, 1_000, false, 6_000);
-        assert_eq!(linked_later.next_sync(&t), Some((61_000, Why::Poll)));
+        assert_eq!(linked_later.next_sync(&t, 0), Some((61_000, Why::Poll)));
         let off = Timing::default();
-        assert_eq!(UserClock::new(&off, 1_000, true, 0).next_sync(&off), None);
+        assert_eq!(
+            UserClock::new(&off, 1_000, true, 0).next_sync(&off, 0),
+            None
+        );
     }
 
     #[test]
@@ -258,12 +265,12 @@ mod tests {
             pending_since: Some(10_000),
             ..UserClock::default()
         };
-        assert_eq!(u.next_sync(&t), Some((11_500, Why::Notification)));
+        assert_eq!(u.next_sync(&t, 0), Some((11_500, Why::Notification)));
         u.synced(&t, 11_500, 12_000, 0, 0);
-        assert_eq!(u.next_sync(&t), None, "the notifications are done");
+        assert_eq!(u.next_sync(&t, 0), None, "the notifications are done");
         // One came during the sync: it waits for the gap, not 1.5 s.
         u.pending_since = Some(12_100);
-        assert_eq!(u.next_sync(&t), Some((17_000, Why::Notification)));
+        assert_eq!(u.next_sync(&t, 0), Some((17_000, Why::Notification)));
     }
 
     #[test]
@@ -277,7 +284,7 @@ mod tests {
             if u.pending_since.is_none() {
                 u.pending_since = Some(now);
             }
-            if let Some((at, _)) = u.next_sync(&t).filter(|&(at, _)| at <= now) {
+            if let Some((at, _)) = u.next_sync(&t, now).filter(|&(at, _)| at <= now) {
                 assert!(at <= now);
                 u.synced(&t, now, now + 200, 1, 0);
                 syncs += 1;
@@ -292,14 +299,14 @@ mod tests {
         let t = timing();
         let mut u = UserClock::new(&t, 0, false, 6_000);
         u.request(5_000);
-        assert_eq!(u.next_sync(&t), Some((5_000, Why::Requested)));
+        assert_eq!(u.next_sync(&t, 0), Some((5_000, Why::Requested)));
         u.synced(&t, 5_000, 5_300, 0, 6_000);
-        assert_eq!(u.next_sync(&t), Some((25_000, Why::FollowUp)));
+        assert_eq!(u.next_sync(&t, 0), Some((25_000, Why::FollowUp)));
         u.synced(&t, 25_000, 25_300, 0, 6_000);
-        assert_eq!(u.next_sync(&t), Some((65_000, Why::FollowUp)));
+        assert_eq!(u.next_sync(&t, 0), Some((65_000, Why::FollowUp)));
         u.synced(&t, 65_000, 65_300, 1, 6_000);
         assert_eq!(u.series, None, "something new: the series ends early");
-        assert_eq!(u.next_sync(&t), Some((125_300, Why::Poll)));
+        assert_eq!(u.next_sync(&t, 0), Some((125_300, Why::Poll)));
     }
 
     #[test]
@@ -312,13 +319,13 @@ mod tests {
         u.request(0);
         u.synced(&t, 0, 10, 0, 0);
         u.request(500);
-        assert_eq!(u.next_sync(&t), Some((500, Why::Requested)));
+        assert_eq!(u.next_sync(&t, 0), Some((500, Why::Requested)));
         u.synced(&t, 500, 510, 0, 0);
-        assert_eq!(u.next_sync(&t), Some((1_500, Why::FollowUp)));
+        assert_eq!(u.next_sync(&t, 0), Some((1_500, Why::FollowUp)));
         // A notification sync after the follow-up time covers it.
         u.synced(&t, 1_600, 1_700, 0, 0);
         assert_eq!(u.series, None);
-        assert_eq!(u.next_sync(&t), None);
+        assert_eq!(u.next_sync(&t, 0), None);
     }
 
     #[test]
@@ -326,9 +333,14 @@ mod tests {
         let t = timing();
         let mut u = UserClock::new(&t, 0, true, 0);
         u.failed(2_100);
-        assert_eq!(u.next_sync(&t), Some((2_100, Why::Poll)));
+        assert_eq!(u.next_sync(&t, 0), Some((2_100, Why::Poll)));
         u.pending_since = Some(150);
-        assert_eq!(u.next_sync(&t), Some((2_100, Why::Notification)));
+        assert_eq!(u.next_sync(&t, 0), Some((2_100, Why::Notification)));
+        // A notification behind an overdue poll is served as one.
+        let mut behind = UserClock::new(&t, 0, true, 0);
+        behind.pending_since = Some(10_000);
+        assert_eq!(behind.next_sync(&t, 5_000), Some((0, Why::Poll)));
+        assert_eq!(behind.next_sync(&t, 11_500), Some((0, Why::Notification)));
         assert_eq!(Why::Notification.priority(), Priority::Foreground);
         assert_eq!(Why::Poll.priority(), Priority::Background);
         assert_eq!(u.failures, 1);
