@@ -27,7 +27,8 @@
 
 pub mod atomic;
 mod authstate;
-// Skeleton for #10: the status, worker and subscription work fill its users in.
+// Skeleton for #10: the status and subscription work use the rest of it
+// (`remove`, `list`, the subscription and unlink records).
 #[allow(dead_code)]
 mod health;
 mod lock;

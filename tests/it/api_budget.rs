@@ -4,7 +4,6 @@
 
 use crate::fake_withings::{Endpoint, FakeWithings, Group};
 use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const USER: u64 = 6_190_001;
@@ -98,7 +97,5 @@ fn a_tiny_budget_holds_polls_back_and_a_notification_goes_first() {
         calls as u64 <= allowed,
         "{calls} calls in {elapsed} s, {allowed} allowed"
     );
-    let polled: BTreeSet<u64> = order.into_iter().collect();
-    assert!(polled.len() >= 2, "{polled:?}");
     relay.wait_log("the API budget of 6 calls a minute");
 }
