@@ -264,16 +264,19 @@ fn serve_settings(
     })
 }
 
-/// A comma-separated list of durations (`20s,1m,3m`), sorted; empty
-/// parts are skipped.
+/// A comma-separated list of growing durations (`20s,1m,3m`); empty parts
+/// are skipped.
 fn durations(flag: &str, text: &str) -> Result<Vec<Duration>> {
-    let mut out = text
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| parse_duration(p).map_err(|why| Error::Config(format!("{flag}: {why}"))))
-        .collect::<Result<Vec<Duration>>>()?;
-    out.sort();
+    let mut out: Vec<Duration> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let d = parse_duration(part).map_err(|why| Error::Config(format!("{flag}: {why}")))?;
+        if out.last().is_some_and(|last| *last >= d) {
+            return Err(Error::Config(format!(
+                "{flag}: {part:?} does not come after the one before it; give growing times, e.g. 20s,1m,3m"
+            )));
+        }
+        out.push(d);
+    }
     Ok(out)
 }
 
@@ -771,13 +774,14 @@ mod tests {
             "--api-budget",
             "1500",
             "--sync-followups",
-            "3s,1s",
+            "1s,3s",
         ]);
         assert_eq!(s.poll, Duration::from_secs(1800));
         assert_eq!(s.api_budget, 1500);
         assert_eq!(s.sync_followups, [1, 3].map(Duration::from_secs));
         assert!(serve_error(&["--api-budget", "0"]).contains("--api-budget must be at least 1"));
         assert!(serve_error(&["--sync-followups", "1s,soon"]).starts_with("--sync-followups:"));
+        assert!(serve_error(&["--sync-followups", "3s,1s"]).contains("growing times"));
         let warned = settings(&["serve", "--poll", "0"]).unwrap().warnings;
         assert!(
             warned[0].contains("--poll 0 without webhooks"),

@@ -42,7 +42,8 @@ pub(super) fn arrival_name(whom: &str, extension: &str) -> String {
 /// When the queue file at `path` arrived, in Unix seconds, from its name.
 pub fn arrival_secs(path: &Path) -> Option<i64> {
     let name = path.file_name()?.to_str()?;
-    let nanos: u128 = name.split('-').next()?.parse().ok()?;
+    // u64 nanoseconds last until 2554; no 128-bit arithmetic on MIPS.
+    let nanos: u64 = name.split('-').next()?.parse().ok()?;
     i64::try_from(nanos / 1_000_000_000).ok()
 }
 

@@ -24,7 +24,7 @@ use crate::worker::retry::{classify, Disposition, Schedule};
 use crate::worker::schedule::{millis, Timing, UserClock, Why};
 use crate::worker::session::Session;
 use crate::worker::sync::sync_user;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -49,13 +49,21 @@ const SCAN_MS: i64 = 1_000;
 /// Notifications queued for a user, as the last look at `queue/` found them.
 type Pending = BTreeMap<String, Vec<PathBuf>>;
 
+/// One user as the worker follows it: linked, or with notifications
+/// queued, or both.
+struct Tracked {
+    userid: String,
+    clock: UserClock,
+    /// No Withings call until linked again (a dead refresh token, or no
+    /// token file at all); said once, when found.
+    dead: bool,
+}
+
 pub struct Worker {
     pub ctx: Arc<Context>,
     pub out: Box<dyn Emit>,
-    users: BTreeMap<String, UserClock>,
-    /// Users that get no Withings call until linked again (a dead refresh
-    /// token, or no token file at all); said once, when found.
-    dead: BTreeSet<String>,
+    /// In the order found; a handful of users, so a list does.
+    users: Vec<Tracked>,
     timing: Timing,
     schedule: Schedule,
     /// Whether the state dir was looked at yet: users found the first time
@@ -76,8 +84,7 @@ impl Worker {
         Worker {
             ctx,
             out,
-            users: BTreeMap::new(),
-            dead: BTreeSet::new(),
+            users: Vec::new(),
             timing: Timing::default(),
             schedule: Schedule::default(),
             started: false,
@@ -125,14 +132,19 @@ impl Worker {
         }
     }
 
+    fn user(&mut self, userid: &str) -> Option<&mut Tracked> {
+        self.users.iter_mut().find(|u| u.userid == userid)
+    }
+
     /// The user may be called again: linked anew.
     fn revive(&mut self, userid: &str) {
-        if self.dead.remove(userid) {
-            log::info!("user {userid}: linked again; syncing resumes");
-        }
-        if let Some(clock) = self.users.get_mut(userid) {
-            clock.retry_at = None;
-            clock.failures = 0;
+        if let Some(user) = self.user(userid) {
+            if user.dead {
+                log::info!("user {userid}: linked again; syncing resumes");
+            }
+            user.dead = false;
+            user.clock.retry_at = None;
+            user.clock.failures = 0;
         }
     }
 
@@ -150,17 +162,14 @@ impl Worker {
         };
         let mut next_due: Option<i64> = None;
         let mut best: Option<(Why, i64, &String)> = None;
-        for (userid, clock) in &self.users {
-            if self.dead.contains(userid) {
-                continue;
-            }
-            let Some((at, why)) = clock.next_sync(&self.timing, now) else {
+        for user in self.users.iter().filter(|u| !u.dead) {
+            let Some((at, why)) = user.clock.next_sync(&self.timing, now) else {
                 continue;
             };
             if at > now {
                 next_due = Some(next_due.map_or(at, |t| t.min(at)));
             } else if best.is_none_or(|(w, a, _)| (why, at) < (w, a)) {
-                best = Some((why, at, userid));
+                best = Some((why, at, &user.userid));
             }
         }
         let Some((why, _, userid)) = best else {
@@ -193,24 +202,26 @@ impl Worker {
         self.started = true;
         let is_linked = |id: &String| linked.binary_search(id).is_ok();
         self.users
-            .retain(|id, _| is_linked(id) || pending.contains_key(id));
-        let users = &self.users;
-        self.dead.retain(|id| users.contains_key(id));
+            .retain(|u| is_linked(&u.userid) || pending.contains_key(&u.userid));
         for userid in linked.iter().chain(pending.keys()) {
-            if !self.users.contains_key(userid) {
+            if self.users.iter().all(|u| u.userid != *userid) {
                 let clock = if is_linked(userid) {
                     UserClock::new(&self.timing, now, at_start, random())
                 } else {
                     UserClock::default()
                 };
-                self.users.insert(userid.clone(), clock);
+                self.users.push(Tracked {
+                    userid: userid.clone(),
+                    clock,
+                    dead: false,
+                });
             }
         }
-        for (userid, clock) in self.users.iter_mut() {
-            if pending.contains_key(userid) {
-                clock.pending_since.get_or_insert(now);
+        for user in self.users.iter_mut() {
+            if pending.contains_key(&user.userid) {
+                user.clock.pending_since.get_or_insert(now);
             } else {
-                clock.pending_since = None;
+                user.clock.pending_since = None;
             }
         }
         for request in requests {
@@ -223,11 +234,13 @@ impl Worker {
                 None => linked.clone(),
             };
             for userid in asked {
-                if self.dead.contains(&userid) {
-                    log::warn!("`sync` asked for user {userid}, who must be linked again first (`withings-relay authorize`): not synced");
-                } else if let Some(clock) = self.users.get_mut(&userid) {
-                    log::info!("user {userid}: `sync` asked for a sync");
-                    clock.request(now);
+                match self.user(&userid) {
+                    Some(user) if user.dead => log::warn!("`sync` asked for user {userid}, who must be linked again first (`withings-relay authorize`): not synced"),
+                    Some(user) => {
+                        log::info!("user {userid}: `sync` asked for a sync");
+                        user.clock.request(now);
+                    }
+                    None => {}
                 }
             }
         }
@@ -238,13 +251,13 @@ impl Worker {
     /// Users linked again by another process (`authorize --paste`) send no
     /// wake-up: their token file tells.
     fn revive_relinked(&mut self) {
+        let users = &self.ctx.store.users;
         let relinked: Vec<String> = self
-            .dead
+            .users
             .iter()
-            .filter(
-                |id| matches!(self.ctx.store.users.load(id), Ok(Some(user)) if !user.needs_reauth),
-            )
-            .cloned()
+            .filter(|u| u.dead)
+            .filter(|u| matches!(users.load(&u.userid), Ok(Some(r)) if !r.needs_reauth))
+            .map(|u| u.userid.clone())
             .collect();
         for userid in relinked {
             self.revive(&userid);
@@ -283,8 +296,9 @@ impl Worker {
                         h.last_notification_at = newest;
                     }
                 });
-                if let Some(clock) = self.users.get_mut(userid) {
-                    clock.synced(&self.timing, started, ended, emitted, random());
+                let timing = &self.timing;
+                if let Some(user) = self.users.iter_mut().find(|u| u.userid == userid) {
+                    user.clock.synced(timing, started, ended, emitted, random());
                 }
             }
             Err(e @ (Error::ReauthNeeded { .. } | Error::UnknownUser(_))) => {
@@ -292,7 +306,9 @@ impl Worker {
                     "user {userid}: {e}; no Withings call for this user until then, and its {} queued notification(s) wait",
                     files.len()
                 );
-                self.dead.insert(userid.to_string());
+                if let Some(user) = self.user(userid) {
+                    user.dead = true;
+                }
                 self.note_failure(userid, &e, now);
             }
             Err(e) => {
@@ -329,12 +345,13 @@ impl Worker {
 
     fn postpone(&mut self, userid: &str, e: &Error, now: i64) {
         let disposition = classify(e);
-        let Some(clock) = self.users.get_mut(userid) else {
+        let schedule = self.schedule;
+        let Some(user) = self.user(userid) else {
             return;
         };
-        let attempts = clock.failures.saturating_add(1);
-        let wait = self.schedule.delay(disposition, attempts);
-        clock.failed(now.saturating_add(millis(wait)));
+        let attempts = user.clock.failures.saturating_add(1);
+        let wait = schedule.delay(disposition, attempts);
+        user.clock.failed(now.saturating_add(millis(wait)));
         let delay = duration_text(wait);
         match disposition {
             Disposition::Transient => log::warn!(
@@ -421,11 +438,15 @@ mod tests {
         assert_eq!(due_secs(&mut worker), Some(1_001), "the debounce: 1.5 s");
         clock.advance(2);
         assert_eq!(due_secs(&mut worker), Some(1_002), "tried, failed");
-        assert_eq!(worker.users["42"].failures, 1);
+        assert_eq!(worker.user("42").unwrap().clock.failures, 1);
         assert_eq!(due_secs(&mut worker), Some(1_004), "first retry after 2 s");
         clock.advance(1);
         assert_eq!(due_secs(&mut worker), Some(1_004), "not due yet");
-        assert_eq!(worker.users["42"].failures, 1, "no new attempt");
+        assert_eq!(
+            worker.user("42").unwrap().clock.failures,
+            1,
+            "no new attempt"
+        );
         clock.advance(1);
         worker.run_due();
         assert_eq!(due_secs(&mut worker), Some(1_008), "then 4 s");
@@ -447,13 +468,13 @@ mod tests {
         worker.run_due();
         clock.advance(2);
         worker.run_due();
-        assert_eq!(worker.users["42"].failures, 1);
+        assert_eq!(worker.user("42").unwrap().clock.failures, 1);
         let (wake, woken) = std::sync::mpsc::channel();
         wake.send(Wake::Linked("42".into())).unwrap();
         drop(wake);
         worker.drain_wakes(&woken);
-        assert_eq!(worker.users["42"].failures, 0);
-        assert_eq!(worker.users["42"].retry_at, None);
+        assert_eq!(worker.user("42").unwrap().clock.failures, 0);
+        assert_eq!(worker.user("42").unwrap().clock.retry_at, None);
     }
 
     #[test]
@@ -465,7 +486,7 @@ mod tests {
         store.users.save("42", &user(true)).unwrap();
         store.sync_requests.push(Some("42")).unwrap();
         worker.run_due();
-        assert!(worker.dead.contains("42"), "found without any call");
+        assert!(worker.user("42").unwrap().dead, "found without any call");
         let failure = worker.ctx.store.health.load("42").last_error.unwrap();
         assert!(failure.message.contains("authorize"), "{}", failure.message);
         clock.advance(3_600);
@@ -474,7 +495,11 @@ mod tests {
         // `authorize` in another process writes fresh tokens.
         worker.ctx.store.users.save("42", &user(false)).unwrap();
         worker.run_due();
-        assert!(!worker.dead.contains("42"));
-        assert_eq!(worker.users["42"].failures, 1, "tried again: the outage");
+        assert!(!worker.user("42").unwrap().dead);
+        assert_eq!(
+            worker.user("42").unwrap().clock.failures,
+            1,
+            "tried again: the outage"
+        );
     }
 }
