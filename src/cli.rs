@@ -34,8 +34,9 @@ pub struct Cli {
     pub state_dir: PathBuf,
 
     /// the https base URL at which Withings and your browser reach this
-    /// relay, e.g. https://relay.example.org (needed by serve and
-    /// authorize). Withings only calls https on port 443.
+    /// relay, e.g. https://relay.example.org (needed by authorize; serve
+    /// without it subscribes to nothing and polls). Withings only calls
+    /// https on port 443.
     #[argh(option)]
     pub public_url: Option<String>,
 
@@ -85,6 +86,7 @@ pub enum Command {
     Authorize(Authorize),
     Fetch(Fetch),
     Unlink(Unlink),
+    Sync(Sync),
 }
 
 #[derive(FromArgs, Debug)]
@@ -202,6 +204,32 @@ pub struct Serve {
     #[argh(option, default = "String::from(\"1\")")]
     pub appli: String,
 
+    /// sync every linked user this often (give or take a tenth), and once
+    /// at start, even when no notification came: Withings never sends a
+    /// missed notification again. 0 turns it off. Defaults to 6h, or 10m
+    /// without webhooks.
+    #[argh(option, from_str_fn(crate::timefmt::parse_duration))]
+    pub poll: Option<Duration>,
+
+    /// subscribe to no notifications and rely on --poll, as when no
+    /// --public-url is given; linking still works through --public-url.
+    #[argh(switch)]
+    pub no_webhook: bool,
+
+    /// how many Withings calls a minute the relay allows itself, all users
+    /// together (Withings allows an app 120; Enterprise plans more).
+    /// Notification syncs go first; polls and checks leave a quarter
+    /// spare. Defaults to 100.
+    #[argh(option, default = "crate::withings::budget::DEFAULT_PER_MINUTE")]
+    pub api_budget: u32,
+
+    /// when `sync` asks, sync at once, then again this long after the
+    /// request, until something new arrives. Defaults to 20s,1m,3m.
+    // Hidden: the series follows how long Withings takes to process an
+    // upload; it exists so tests need not wait minutes.
+    #[argh(option, hidden_help, default = "String::from(\"20s,1m,3m\")")]
+    pub sync_followups: String,
+
     /// the first wait after a failure that may pass by itself; later waits
     /// double, up to 300 s. Defaults to 2s.
     // Hidden: the series follows the facts sheet's advice to back off
@@ -297,6 +325,18 @@ pub struct Authorize {
 
 #[derive(FromArgs, Debug)]
 #[cfg_attr(test, derive(argh::ArgsInfo))]
+/// Tell the running `serve` that a scale just uploaded: it syncs at once,
+/// then a few more times over the next minutes until the new measurement
+/// arrives. Returns at once.
+#[argh(subcommand, name = "sync")]
+pub struct Sync {
+    /// only this Withings user id. Defaults to every linked user.
+    #[argh(option)]
+    pub user: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
 /// Fetch measurements of the linked users once and print them as JSON
 /// lines on stdout. Does not move the cursor `serve` uses.
 #[argh(subcommand, name = "fetch")]
@@ -338,7 +378,12 @@ type Flag = (&'static str, bool);
 /// Options that `--help` and the README leave out on purpose (see each
 /// one's declaration for why); the hoisting still knows them.
 #[cfg(test)]
-const HIDDEN: &[&str] = &["--retry-first", "--check-every", "--notify-spacing"];
+const HIDDEN: &[&str] = &[
+    "--retry-first",
+    "--check-every",
+    "--notify-spacing",
+    "--sync-followups",
+];
 
 const SHARED: &[Flag] = &[
     ("--state-dir", true),
@@ -373,10 +418,14 @@ const COMMANDS: &[(&str, &[Flag])] = &[
             ("--exec-arg", true),
             ("--exec-timeout", true),
             ("--appli", true),
+            ("--poll", true),
+            ("--no-webhook", false),
+            ("--api-budget", true),
             ("--mqtt-timeout", true),
             ("--retry-first", true),
             ("--check-every", true),
             ("--notify-spacing", true),
+            ("--sync-followups", true),
             // ACME
             ("--acme-url", true),
             ("--acme-email", true),
@@ -398,6 +447,7 @@ const COMMANDS: &[(&str, &[Flag])] = &[
         &[("--user", true), ("--since", true), ("--help", false)],
     ),
     ("unlink", &[("--user", true), ("--help", false)]),
+    ("sync", &[("--user", true), ("--help", false)]),
 ];
 
 /// Does `arg` name one of `flags`, and does it take a value? None when

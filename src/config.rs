@@ -15,8 +15,10 @@ use crate::inbound::webhook::MEASURE_APPLIS;
 use crate::mqtt::{self, MqttSettings, Will};
 use crate::outputs::{ExecHook, JsonLinesTarget, Topics};
 use crate::secret::Secret;
+use crate::timefmt::parse_duration;
 use crate::weburl::BaseUrl;
 use crate::withings::oauth::Credentials;
+use crate::worker::schedule::{POLL_WITHOUT_WEBHOOKS, POLL_WITH_WEBHOOKS};
 use log::LevelFilter;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
@@ -55,6 +57,7 @@ pub enum CommandSettings {
     Authorize(AuthorizeSettings),
     Fetch(FetchSettings),
     Unlink(UnlinkSettings),
+    Sync(SyncSettings),
 }
 
 /// The Withings API as the flags describe it.
@@ -67,7 +70,18 @@ pub struct ApiSettings {
 
 #[derive(Debug)]
 pub struct ServeSettings {
-    pub public_url: BaseUrl,
+    /// None when neither `--public-url` nor `--tls-domain` is given: the
+    /// relay is reachable by no one, so it polls only.
+    pub public_url: Option<BaseUrl>,
+    /// False in poll-only mode (no public URL, or `--no-webhook`): nothing
+    /// is subscribed, neither on linking nor by the subscription check.
+    pub webhooks: bool,
+    /// `--poll`: how often every linked user is synced; zero for never.
+    pub poll: Duration,
+    /// `--api-budget`: Withings calls a minute, all users together.
+    pub api_budget: u32,
+    /// `--sync-followups`: when, after a `sync` request, to sync again.
+    pub sync_followups: Vec<Duration>,
     pub api: ApiSettings,
     pub credentials: Credentials,
     pub listen: SocketAddr,
@@ -151,6 +165,12 @@ pub struct PasteSettings {
     pub credentials: Credentials,
 }
 
+/// `withings-relay sync`: needs only the state dir.
+#[derive(Debug)]
+pub struct SyncSettings {
+    pub user: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct FetchSettings {
     pub api: ApiSettings,
@@ -177,28 +197,31 @@ impl Settings {
     pub fn from_cli(cli: &Cli, env: Env) -> Result<Settings> {
         let mut warnings = Vec::new();
         let log_level = log_level(&cli.log_level)?;
-        let command = match &cli.command {
-            Some(Command::Serve(args)) => {
-                CommandSettings::Serve(serve_settings(cli, args, env, &mut warnings)?)
-            }
-            Some(Command::Authorize(args)) => {
-                CommandSettings::Authorize(authorize_settings(cli, args, env, &mut warnings)?)
-            }
-            Some(Command::Fetch(args)) => CommandSettings::Fetch(FetchSettings {
-                credentials: credentials(cli, env, &mut warnings)?,
-                api: api_settings(cli)?,
-                user: args.user.clone(),
-                since: args.since,
-            }),
-            Some(Command::Unlink(args)) => {
-                CommandSettings::Unlink(unlink_settings(cli, args, env, &mut warnings)?)
-            }
-            None => {
-                return Err(Error::Config(
-                    "no command given: use serve, authorize, fetch or unlink (see --help)".into(),
-                ))
-            }
-        };
+        let command =
+            match &cli.command {
+                Some(Command::Serve(args)) => {
+                    CommandSettings::Serve(serve_settings(cli, args, env, &mut warnings)?)
+                }
+                Some(Command::Authorize(args)) => {
+                    CommandSettings::Authorize(authorize_settings(cli, args, env, &mut warnings)?)
+                }
+                Some(Command::Fetch(args)) => CommandSettings::Fetch(FetchSettings {
+                    credentials: credentials(cli, env, &mut warnings)?,
+                    api: api_settings(cli)?,
+                    user: args.user.clone(),
+                    since: args.since,
+                }),
+                Some(Command::Unlink(args)) => {
+                    CommandSettings::Unlink(unlink_settings(cli, args, env, &mut warnings)?)
+                }
+                Some(Command::Sync(args)) => CommandSettings::Sync(SyncSettings {
+                    user: args.user.clone(),
+                }),
+                None => return Err(Error::Config(
+                    "no command given: use serve, authorize, fetch, sync or unlink (see --help)"
+                        .into(),
+                )),
+            };
         Ok(Settings {
             shared: Shared {
                 state_dir: cli.state_dir.clone(),
@@ -226,9 +249,24 @@ fn serve_settings(
     let tls = tls_settings(args)?;
     let domain = tls.as_ref().and_then(|t| t.domain.as_deref());
     let public_url = match (&cli.public_url, domain) {
-        (None, Some(domain)) => url_option("--tls-domain", &format!("https://{domain}"))?,
-        _ => public_url(cli, warnings)?,
+        (None, Some(domain)) => Some(url_option("--tls-domain", &format!("https://{domain}"))?),
+        (None, None) => None,
+        (Some(_), _) => Some(public_url(cli, warnings)?),
     };
+    let webhooks = public_url.is_some() && !args.no_webhook;
+    let poll = args.poll.unwrap_or(if webhooks {
+        POLL_WITH_WEBHOOKS
+    } else {
+        POLL_WITHOUT_WEBHOOKS
+    });
+    if !webhooks && poll.is_zero() {
+        warnings.push("--poll 0 without webhooks: new measurements arrive only when `withings-relay sync` asks for them".into());
+    }
+    if args.api_budget == 0 {
+        return Err(Error::Config(
+            "--api-budget must be at least 1 call a minute; Withings allows 120, e.g. --api-budget 100".into(),
+        ));
+    }
     let allow_from = args
         .allow_from
         .as_deref()
@@ -242,6 +280,10 @@ fn serve_settings(
         .transpose()?;
     Ok(ServeSettings {
         public_url,
+        webhooks,
+        poll,
+        api_budget: args.api_budget,
+        sync_followups: durations("--sync-followups", &args.sync_followups)?,
         tls,
         allow_from,
         credentials: credentials(cli, env, warnings)?,
@@ -314,6 +356,22 @@ fn unlink_settings(
             None => None,
         },
     })
+}
+
+/// A comma-separated list of growing durations (`20s,1m,3m`); empty parts
+/// are skipped.
+fn durations(flag: &str, text: &str) -> Result<Vec<Duration>> {
+    let mut out: Vec<Duration> = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let d = parse_duration(part).map_err(|why| Error::Config(format!("{flag}: {why}")))?;
+        if out.last().is_some_and(|last| *last >= d) {
+            return Err(Error::Config(format!(
+                "{flag}: {part:?} does not come after the one before it; give growing times, e.g. 20s,1m,3m"
+            )));
+        }
+        out.push(d);
+    }
+    Ok(out)
 }
 
 /// The `--acme-*` flags: an https directory URL (RFC 8555 §6.1 allows
@@ -678,13 +736,19 @@ mod tests {
         let CommandSettings::Serve(s) = settings(&all).unwrap().command else {
             panic!("not serve")
         };
-        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        assert_eq!(
+            s.public_url.unwrap().to_string(),
+            "https://relay.example.org"
+        );
         let tls = s.tls.unwrap();
         assert_eq!(tls.domain.as_deref(), Some("relay.example.org"));
         assert_eq!(tls.listen, "[::]:8443".parse::<SocketAddr>().unwrap());
         // An explicit --public-url wins (a path under the domain, say).
         let s = serve(&["--tls-domain", "relay.example.org"]);
-        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        assert_eq!(
+            s.public_url.unwrap().to_string(),
+            "https://relay.example.org"
+        );
         for bad in [
             "https://relay.example.org",
             "relay.example.org:443",
@@ -776,6 +840,62 @@ mod tests {
     }
 
     #[test]
+    fn without_a_public_url_or_with_no_webhook_serve_polls_only() {
+        let only = |args: &[&str]| match settings(args).unwrap().command {
+            CommandSettings::Serve(s) => s,
+            other => panic!("{other:?}"),
+        };
+        let s = serve(&[]);
+        assert!(s.webhooks);
+        assert_eq!(s.poll, Duration::from_secs(6 * 3600), "webhooks on: 6h");
+        assert_eq!(s.api_budget, 100);
+        assert_eq!(
+            s.sync_followups,
+            [20, 60, 180].map(Duration::from_secs),
+            "the hidden default"
+        );
+        let s = only(&["serve"]);
+        assert!(s.public_url.is_none() && !s.webhooks);
+        assert_eq!(s.poll, Duration::from_secs(600), "poll-only: 10m");
+        let s = serve(&["--no-webhook", "--poll", "0"]);
+        assert!(s.public_url.is_some() && !s.webhooks);
+        assert!(s.poll.is_zero());
+        let s = only(&["serve", "--tls-domain", "relay.example.org"]);
+        assert!(s.webhooks, "a TLS domain is a public URL");
+        let s = serve(&[
+            "--poll",
+            "30m",
+            "--api-budget",
+            "1500",
+            "--sync-followups",
+            "1s,3s",
+        ]);
+        assert_eq!(s.poll, Duration::from_secs(1800));
+        assert_eq!(s.api_budget, 1500);
+        assert_eq!(s.sync_followups, [1, 3].map(Duration::from_secs));
+        assert!(serve_error(&["--api-budget", "0"]).contains("--api-budget must be at least 1"));
+        assert!(serve_error(&["--sync-followups", "1s,soon"]).starts_with("--sync-followups:"));
+        assert!(serve_error(&["--sync-followups", "3s,1s"]).contains("growing times"));
+        let warned = settings(&["serve", "--poll", "0"]).unwrap().warnings;
+        assert!(
+            warned[0].contains("--poll 0 without webhooks"),
+            "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn sync_needs_nothing_but_the_state_dir() {
+        let none = |_: &str| None;
+        match Settings::from_cli(&cli(&["sync", "--user", "7"]), &none)
+            .unwrap()
+            .command
+        {
+            CommandSettings::Sync(s) => assert_eq!(s.user.as_deref(), Some("7")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn applis_are_checked_and_deduplicated() {
         assert_eq!(applis("1, 4,1").unwrap(), vec![1, 4]);
         assert!(applis("16").unwrap_err().to_string().contains("--appli"));
@@ -788,7 +908,10 @@ mod tests {
         let s = serve(&[]);
         assert_eq!(s.listen, "127.0.0.1:8080".parse::<SocketAddr>().unwrap());
         assert_eq!(s.applis, vec![1]);
-        assert_eq!(s.public_url.to_string(), "https://relay.example.org");
+        assert_eq!(
+            s.public_url.unwrap().to_string(),
+            "https://relay.example.org"
+        );
         assert_eq!(s.api.base.to_string(), "https://wbsapi.withings.net");
         assert_eq!(s.credentials.client_id, "cid");
         assert!(matches!(

@@ -11,9 +11,11 @@
 //!   the callback and for `authorize --paste`;
 //! - `store/`: the state dir, where a notification is queued before it is
 //!   acknowledged, with tokens, sync cursors and the outbox;
-//! - `worker/`: drains the queue, syncing each user (`sync.rs`) through an
-//!   authenticated `session.rs`, with `retry.rs` deciding what a failure
-//!   means; it calls Withings through `withings/`;
+//! - `worker/`: decides when each user is synced (`schedule.rs`: queued
+//!   notifications, the safety-net poll, `sync` requests, backoff) and
+//!   syncs it (`sync.rs`) through an authenticated `session.rs`, with
+//!   `retry.rs` deciding what a failure means; it calls Withings through
+//!   `withings/`, every call within the API budget of `withings/budget.rs`;
 //! - `record/`: each measure group becomes a record with exact values;
 //! - `outputs/`: records wait in the outbox and leave through one courier
 //!   per output (`delivery.rs`): JSON lines, MQTT with Home Assistant
@@ -43,8 +45,8 @@ mod acme;
 mod clock;
 mod context;
 mod inbound;
-mod link;
 mod keeper;
+mod link;
 mod outputs;
 mod record;
 mod store;

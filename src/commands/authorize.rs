@@ -35,9 +35,11 @@ pub fn run(shared: &Shared, mut settings: AuthorizeSettings) -> Result<()> {
     let pasted = read_pasted(std::io::stdin().lock())?;
     let userid = link_pasted(&ctx, &pasted, &settings.redirect_uri)?;
     log::info!("user {userid}: linked");
-    // merge: tell a running `serve` to sync the new user now through the
-    // `sync` request file the worker helper adds to the state dir's
-    // `queue/`; its subscription keeper subscribes new users by itself.
+    // A running `serve` would otherwise first sync the new user at its
+    // next poll; its subscription keeper subscribes new users by itself.
+    if let Err(e) = ctx.store.sync_requests.push(Some(&userid)) {
+        log::warn!("user {userid}: linked, but `serve` was not asked to sync now: {e}");
+    }
     println!("Withings user {userid} is linked to this relay.");
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod fetch;
 pub mod serve;
+pub mod sync;
 pub mod unlink;
 
 use crate::config::{CommandSettings, Settings};
@@ -18,5 +19,6 @@ pub fn run(settings: Settings) -> Result<()> {
         CommandSettings::Authorize(s) => authorize::run(&shared, s),
         CommandSettings::Fetch(s) => fetch::run(&shared, s),
         CommandSettings::Unlink(s) => unlink::run(&shared, s),
+        CommandSettings::Sync(s) => sync::run(&shared, &s),
     }
 }

@@ -14,10 +14,14 @@ use crate::inbound::Handler;
 use crate::keeper;
 use crate::outputs::delivery;
 use crate::outputs::{JsonLines, MqttSink, Sink};
-use crate::store::StateDir;
+use crate::store::{ServeInfo, StateDir};
+use crate::timefmt::duration_text;
+use crate::weburl::BaseUrl;
 use crate::worker::retry::Schedule;
+use crate::worker::schedule::Timing;
 use crate::worker::{Wake, Worker};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 /// Withings posts a few short form fields; anything bigger is not Withings.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -41,6 +45,10 @@ fn open_sinks(outputs: Vec<OutputSettings>, store: &StateDir) -> Result<Vec<Box<
 pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     let ServeSettings {
         public_url: public,
+        webhooks,
+        poll,
+        api_budget,
+        sync_followups,
         api,
         credentials,
         listen,
@@ -53,7 +61,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         outputs,
         acme,
     } = settings;
-    let ctx = Context::open(&shared.state_dir, &api, credentials)?;
+    let ctx = Context::open(&shared.state_dir, &api, credentials)?.with_budget(api_budget);
     let swept = ctx.store.sweep_temp_files()?;
     if swept > 0 {
         log::info!("removed {swept} unfinished temp file(s) left by an earlier run");
@@ -85,45 +93,54 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     let schedule = Schedule {
         transient_first: retry_first,
     };
-
-    log::info!(
-        "register this callback URL in the Withings developer dashboard: {}",
-        callback_url(&public)
-    );
-    log::info!(
-        "Withings will post notifications to {}{NOTIFY_PREFIX}<secret in {}/webhook-secret>",
-        public,
-        ctx.store.root().display()
-    );
+    let info = ServeInfo {
+        pid: std::process::id(),
+        started_at: ctx.clock.now(),
+        poll_secs: poll.as_secs(),
+        webhooks,
+        applis: applis.clone(),
+        outputs: names.iter().map(|n| n.to_string()).collect(),
+    };
+    // Only a report for `status`: a full disk must not stop the relay.
+    if let Err(e) = ctx.store.save_serve_info(&info) {
+        log::warn!("{e}; `withings-relay status` cannot tell how this serve runs");
+    }
+    log_mode(&public, webhooks, poll, &ctx.store);
 
     let (wake, woken) = mpsc::channel::<Wake>();
     let worker = Worker::new(
         Arc::clone(&ctx),
         Box::new(delivery::start(outbox, sinks, schedule)),
     )
-    .with_schedule(schedule);
+    .with_schedule(schedule)
+    .with_timing(Timing::new(poll, &sync_followups));
     std::thread::spawn(move || worker.run(woken));
 
-    // merge: start only when `webhooks` (poll-only mode subscribes to nothing).
-    let checker = keeper::check::Keeper {
-        ctx: Arc::clone(&ctx),
-        current: notify_url(&public, &secret),
-        notify_prefix: notify_url_prefix(&public),
-        applis: applis.clone(),
-        spacing: notify_spacing,
-    };
-    keeper::start(checker, check_every)
-        .map_err(|e| Error::Listen(format!("cannot start the subscription keeper: {e}")))?;
+    // Poll-only mode subscribes to nothing, so there is nothing to check.
+    if let Some(public) = public.as_ref().filter(|_| webhooks) {
+        let checker = keeper::check::Keeper {
+            ctx: Arc::clone(&ctx),
+            current: notify_url(public, &secret),
+            notify_prefix: notify_url_prefix(public),
+            applis: applis.clone(),
+            spacing: notify_spacing,
+        };
+        keeper::start(checker, check_every)
+            .map_err(|e| Error::Listen(format!("cannot start the subscription keeper: {e}")))?;
+    }
 
     let linker = Arc::new(Linker {
         ctx: Arc::clone(&ctx),
-        redirect_uri: callback_url(&public),
-        notify_url: notify_url(&public, &secret),
+        redirect_uri: public.as_ref().map(callback_url),
+        notify_url: public
+            .as_ref()
+            .filter(|_| webhooks)
+            .map(|p| notify_url(p, &secret)),
         applis,
         wake: Mutex::new(wake.clone()),
     });
     let routes = Routes {
-        prefix: public.path.clone(),
+        prefix: public.map(|p| p.path).unwrap_or_default(),
         webhook_secret: secret,
         webhook: Webhook { ctx, wake },
         linker,
@@ -161,6 +178,29 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
     Err(ended
         .recv()
         .unwrap_or(Error::Internal("the listener threads ended without a word")))
+}
+
+/// Says how Withings reaches the relay, or that nothing does.
+fn log_mode(public: &Option<BaseUrl>, webhooks: bool, poll: Duration, store: &StateDir) {
+    let polling = match poll.as_millis() {
+        0 => "no polls (--poll 0)".to_string(),
+        _ => format!("every linked user synced every {}", duration_text(poll)),
+    };
+    if let Some(public) = public {
+        log::info!(
+            "register this callback URL in the Withings developer dashboard: {}",
+            callback_url(public)
+        );
+        if webhooks {
+            log::info!(
+                "Withings will post notifications to {}{NOTIFY_PREFIX}<secret in {}/webhook-secret>; {polling}",
+                public,
+                store.root().display()
+            );
+            return;
+        }
+    }
+    log::info!("poll-only mode: nothing is subscribed, {polling}");
 }
 
 /// The ACME manager for `domain`, with the stored certificate (if still

@@ -1,14 +1,16 @@
 //! The OAuth callback route: check the single-use nonce, trade the code for
 //! tokens at once (it lives 30 s, facts sheet §1.2), store the user, then
-//! subscribe it to each appli. Answers with a page saying what happened.
+//! subscribe it to each appli (unless webhooks are off). Answers with a
+//! page saying what happened. Without a public URL there is no redirect
+//! URI to come back to: the route then points to `authorize --paste`.
 
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::inbound::html;
 use crate::inbound::{Reply, Request, Response};
+use crate::keeper::check::HEAD_CHECK_ADVICE;
 use crate::link;
 use crate::store::NonceCheck;
-use crate::keeper::check::HEAD_CHECK_ADVICE;
 use crate::withings::notify;
 use crate::worker::session::Session;
 use crate::worker::Wake;
@@ -22,8 +24,10 @@ const SUBSCRIBE_SPACING: Duration = Duration::from_secs(5);
 
 pub struct Linker {
     pub ctx: Arc<Context>,
-    pub redirect_uri: String,
-    pub notify_url: String,
+    /// None without a public URL: nothing can come back here.
+    pub redirect_uri: Option<String>,
+    /// None in poll-only mode: linking subscribes to nothing.
+    pub notify_url: Option<String>,
     pub applis: Vec<u32>,
     pub wake: Mutex<Sender<Wake>>,
 }
@@ -39,6 +43,16 @@ const RUN_AGAIN: &str =
 impl Linker {
     /// Fast checks on the request loop; the Withings calls are deferred.
     pub fn handle(self: &Arc<Self>, request: &Request) -> Reply {
+        let Some(redirect_uri) = self.redirect_uri.clone() else {
+            return Reply::Now(failure(
+                404,
+                "Linking works differently here",
+                &[
+                    "This relay runs without --public-url, so no browser is sent back to it.",
+                    "Run `withings-relay authorize --paste`, open the link it prints, and paste the address your browser lands on into the terminal.",
+                ],
+            ));
+        };
         match request.method.as_str() {
             // Withings HEAD-checks redirect URLs when the app is saved (§1.1).
             "HEAD" => return Reply::Now(Response::text(200, "ok\n")),
@@ -89,11 +103,11 @@ impl Linker {
             ));
         };
         let linker = Arc::clone(self);
-        Reply::Later(Box::new(move || linker.link(&code)))
+        Reply::Later(Box::new(move || linker.link(&code, &redirect_uri)))
     }
 
-    fn link(&self, code: &str) -> Response {
-        let userid = match link::store_tokens(&self.ctx, code, &self.redirect_uri) {
+    fn link(&self, code: &str, redirect_uri: &str) -> Response {
+        let userid = match link::store_tokens(&self.ctx, code, redirect_uri) {
             Ok(u) => u,
             Err(e) => {
                 log::error!("linking failed: {e}");
@@ -111,12 +125,16 @@ impl Linker {
             let _ = wake.send(Wake::Linked(userid.clone()));
         }
         let mut lines = vec![format!("Withings user {userid} is linked to this relay.")];
+        let Some(notify_url) = &self.notify_url else {
+            lines.push("Nothing was subscribed: this relay runs without webhooks and fetches new measurements on its own schedule (--poll). You can close this page.".into());
+            return Response::html(200, html::render("Linked", &lines));
+        };
         let mut all_ok = true;
         for (i, &appli) in self.applis.iter().enumerate() {
             if i > 0 {
                 std::thread::sleep(SUBSCRIBE_SPACING);
             }
-            match self.subscribe(&userid, appli) {
+            match self.subscribe(&userid, notify_url, appli) {
                 Ok(()) => {
                     log::info!("user {userid}: subscribed to appli {appli}");
                     lines.push(format!("Subscribed to notifications for appli {appli}."));
@@ -137,13 +155,10 @@ impl Linker {
         }
     }
 
-    fn subscribe(&self, userid: &str, appli: u32) -> Result<()> {
+    fn subscribe(&self, userid: &str, notify_url: &str, appli: u32) -> Result<()> {
         // Recorded first: the URL can then be revoked once it is stale.
-        self.ctx
-            .store
-            .callbacks
-            .remember(userid, &self.notify_url)?;
+        self.ctx.store.callbacks.remember(userid, notify_url)?;
         let mut session = Session::open(&self.ctx, userid)?;
-        session.call(|api, token| notify::subscribe(api, token, &self.notify_url, appli))
+        session.call(|api, token| notify::subscribe(api, token, notify_url, appli))
     }
 }

@@ -8,6 +8,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::inbound::routes::redacted;
 use crate::store::{LockWait, Subscription, SubscriptionCheck};
+use crate::withings::budget::Priority;
 use crate::withings::notify::{self, Profile};
 use crate::worker::session::Session;
 use std::sync::Arc;
@@ -63,8 +64,9 @@ impl Keeper {
                 return Outcome::Skipped;
             }
         };
-        // merge: .with_priority(Priority::Background) once the API budget is in.
-        let session = Session::open(&self.ctx, userid).map(|s| s.holding_lock(&lock));
+        // Background: a notification's sync goes ahead of a check.
+        let session = Session::open(&self.ctx, userid)
+            .map(|s| s.holding_lock(&lock).with_priority(Priority::Background));
         let mut session = match session {
             Ok(s) => s,
             Err(e) if not_checkable(&e) => return Outcome::Skipped,

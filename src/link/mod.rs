@@ -11,6 +11,7 @@ pub mod landing;
 use crate::context::Context;
 use crate::error::{Error, Result, WithingsKind};
 use crate::store::{is_valid_userid, LockWait, SyncState};
+use crate::withings::budget::Priority;
 use crate::withings::oauth;
 use crate::worker::session::record_from_tokens;
 use crate::worker::sync::INITIAL_LOOKBACK_SECS;
@@ -20,6 +21,8 @@ use crate::worker::sync::INITIAL_LOOKBACK_SECS;
 /// returns the Withings user id. A user linked before keeps its sync
 /// cursor, so nothing is fetched twice.
 pub fn store_tokens(ctx: &Context, code: &str, redirect_uri: &str) -> Result<String> {
+    // Urgent: the code dies 30 s after it was issued (facts sheet §1.2).
+    ctx.budget.take(Priority::Urgent, "being linked");
     let tokens = oauth::exchange_code(&ctx.api, &ctx.creds, code, redirect_uri)?;
     if !is_valid_userid(&tokens.userid) {
         return Err(Error::withings(

@@ -6,6 +6,7 @@
 //! sync/<id>.json      lastupdate cursor and the groups handled within the
 //!                     overlap below it (see OVERLAP_SECS)
 //! queue/*.json        acknowledged notifications not yet synced
+//! queue/*.sync        `withings-relay sync` requests `serve` has yet to see
 //! auth/<nonce>        authorization links not yet used (OAuth `state`)
 //! locks/<id>.lock     per-user refresh lock
 //! outbox/records/     emitted groups some sink has yet to deliver, as <seq>.json
@@ -29,7 +30,8 @@
 pub mod atomic;
 mod authstate;
 mod callback_urls;
-// Skeleton for #10: the status, worker and subscription work fill its users in.
+// Skeleton for #10: the status and subscription work use the rest of it
+// (`remove`, `list`, the subscription and unlink records).
 #[allow(dead_code)]
 mod health;
 mod lock;
@@ -38,6 +40,7 @@ mod per_user;
 mod queue;
 pub mod rejected;
 mod serve_info;
+mod sync_request;
 mod syncstate;
 #[cfg(test)]
 pub mod testdir;
@@ -45,14 +48,16 @@ mod users;
 
 pub use authstate::{LinkNonces, NonceCheck, NONCE_TTL_SECS};
 pub use callback_urls::CallbackUrlFiles;
+pub use health::{Failure, HealthFiles};
 #[allow(unused_imports)]
-pub use health::{Failure, Health, HealthFiles, Subscription, SubscriptionCheck, Unlinked};
+pub use health::{Health, Subscription, SubscriptionCheck, Unlinked};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
-pub use queue::{Notification, Queue};
+pub use queue::{arrival_secs, Notification, Queue};
 pub use rejected::Rejects;
 pub use serve_info::ServeInfo;
+pub use sync_request::SyncRequests;
 pub use syncstate::SyncState;
 pub use users::UserRecord;
 
@@ -125,6 +130,8 @@ pub struct StateDir {
     pub users: PerUser<UserRecord>,
     pub sync: PerUser<SyncState>,
     pub queue: Queue,
+    /// `withings-relay sync` requests, beside the notifications in `queue/`.
+    pub sync_requests: SyncRequests,
     pub auth: LinkNonces,
     pub rejected: Rejects,
     pub health: HealthFiles,
@@ -145,6 +152,7 @@ impl StateDir {
             users: PerUser::new(root.join("users")),
             sync: PerUser::new(root.join("sync")),
             queue: Queue::new(root.join("queue")),
+            sync_requests: SyncRequests::new(root.join("queue")),
             auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
             health: HealthFiles::new(PerUser::new(root.join("health"))),
@@ -158,13 +166,11 @@ impl StateDir {
     }
 
     /// What the running (or last) `serve` said about itself.
-    #[allow(dead_code)]
     pub fn serve_info(&self) -> Result<Option<ServeInfo>> {
         atomic::read_json(&self.root.join(serve_info::FILE), Fix::ServeInfo)
     }
 
     /// Written by `serve` at start.
-    #[allow(dead_code)]
     pub fn save_serve_info(&self, info: &ServeInfo) -> Result<()> {
         atomic::write_json(&self.root.join(serve_info::FILE), info)
     }

@@ -9,7 +9,7 @@ use super::atomic;
 use super::per_user::{checked_userid, is_valid_userid};
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,28 @@ pub struct Notification {
 }
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
+
+/// A file name for something that arrives in `queue/` for `whom`:
+/// nanoseconds + pid + a sequence keep names unique across restarts and
+/// sort them in arrival order.
+pub(super) fn arrival_name(whom: &str, extension: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{nanos:020}-{}-{seq}-{whom}.{extension}",
+        std::process::id()
+    )
+}
+
+/// When the queue file at `path` arrived, in Unix seconds, from its name.
+pub fn arrival_secs(path: &Path) -> Option<i64> {
+    let name = path.file_name()?.to_str()?;
+    // u64 nanoseconds last until 2554; no 128-bit arithmetic on MIPS.
+    let nanos: u64 = name.split('-').next()?.parse().ok()?;
+    i64::try_from(nanos / 1_000_000_000).ok()
+}
 
 pub struct Queue {
     dir: PathBuf,
@@ -40,14 +62,7 @@ impl Queue {
     /// their files are taken by name like any other.)
     pub fn push(&self, n: &Notification) -> Result<()> {
         let userid = checked_userid(&n.userid)?;
-        // Nanoseconds + pid + a sequence keep names unique across restarts
-        // and sort them in arrival order.
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{nanos:020}-{}-{seq}-{userid}.json", std::process::id());
-        atomic::write(&self.dir.join(name), b"{}\n")
+        atomic::write(&self.dir.join(arrival_name(userid, "json")), b"{}\n")
     }
 
     /// Pending notification files, grouped by user id.
@@ -112,6 +127,9 @@ mod tests {
         assert_eq!(pending["22"].len(), 1);
         let name = pending["22"][0].file_name().unwrap().to_str().unwrap();
         assert!(name.ends_with("-22.json"), "{name}");
+        let arrived = arrival_secs(&pending["22"][0]).unwrap();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        assert!((arrived - now.as_secs() as i64).abs() <= 1, "{arrived}");
         q.remove(&pending["11"]).unwrap();
         assert!(!q.pending().unwrap().contains_key("11"));
     }
@@ -123,7 +141,8 @@ mod tests {
         let old = r#"{"userid":"33","appli":1,"startdate":1,"enddate":2,"received_at":3}"#;
         let path = dir.path().join("00000001700000000000000-42-0-33.json");
         std::fs::write(&path, old).unwrap();
-        assert_eq!(q.pending().unwrap()["33"], [path]);
+        assert_eq!(q.pending().unwrap()["33"], std::slice::from_ref(&path));
+        assert_eq!(arrival_secs(&path), Some(1_700_000));
     }
 
     #[test]

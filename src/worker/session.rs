@@ -8,6 +8,7 @@ use crate::error::{Error, Result, WithingsKind};
 use crate::secret::Secret;
 use crate::store::{LockWait, UserLock, UserRecord};
 use crate::withings::api::Api;
+use crate::withings::budget::Priority;
 use crate::withings::oauth::{self, TokenSet};
 use crate::withings::status::{family, Family};
 
@@ -52,6 +53,8 @@ pub struct Session<'a> {
     /// The caller holds the user's lock already (see
     /// [`Session::holding_lock`]); a refresh must not take it again.
     lock_held: bool,
+    /// Where this session's calls stand in the API budget.
+    priority: Priority,
 }
 
 impl<'a> Session<'a> {
@@ -74,7 +77,15 @@ impl<'a> Session<'a> {
             user,
             wait: LockWait::GiveUp,
             lock_held: false,
+            priority: Priority::Foreground,
         })
+    }
+
+    /// Makes this session's calls take their turn in the API budget as
+    /// `priority` (by default Foreground: a person is waiting).
+    pub fn with_priority(mut self, priority: Priority) -> Session<'a> {
+        self.priority = priority;
+        self
     }
 
     /// Makes a refresh wait for another process's refresh of this user
@@ -125,6 +136,7 @@ impl<'a> Session<'a> {
             return Ok(());
         }
         log::info!("user {}: refreshing the access token", self.user.userid);
+        self.ctx.budget.take(self.priority, &self.user.userid);
         let tokens = match oauth::refresh(&self.ctx.api, &self.ctx.creds, &self.user.refresh_token)
         {
             Ok(t) => t,
@@ -170,6 +182,7 @@ impl<'a> Session<'a> {
     /// §4.1).
     pub fn call<T>(&mut self, call: impl Fn(&Api, &Secret) -> Result<T>) -> Result<T> {
         let token = self.access_token()?;
+        self.ctx.budget.take(self.priority, self.userid());
         match call(&self.ctx.api, &token) {
             Err(Error::Api { status, .. }) if family(status) == Family::AuthFailed => {
                 log::info!(
@@ -178,6 +191,7 @@ impl<'a> Session<'a> {
                 );
                 self.refresh()?;
                 let token = self.user.access_token.clone();
+                self.ctx.budget.take(self.priority, self.userid());
                 call(&self.ctx.api, &token)
             }
             other => other,

@@ -34,7 +34,9 @@ fn notify_and_settle(fake: &FakeWithings, relay: &Relay) {
     wait_for("an empty queue", || (relay.queued() == 0).then_some(()));
     // The queue empties once the groups are in the outbox; the JSON lines
     // are written by the courier thread after that.
-    wait_for("an empty outbox", || (relay.outbox_records() == 0).then_some(()));
+    wait_for("an empty outbox", || {
+        (relay.outbox_records() == 0).then_some(())
+    });
 }
 
 fn rejected_files(relay: &Relay) -> Vec<String> {

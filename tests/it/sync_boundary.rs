@@ -22,14 +22,6 @@ fn notify_and_settle(fake: &FakeWithings, relay: &Relay) {
     wait_for("an empty queue", || (relay.queued() == 0).then_some(()));
 }
 
-fn grpids(relay: &Relay) -> Vec<i64> {
-    relay
-        .records()
-        .iter()
-        .map(|r| r["grpid"].as_i64().unwrap())
-        .collect()
-}
-
 /// A weigh-in at second T is synced; then three more groups, each also
 /// stamped T, appear one at a time with a sync after each. All arrive,
 /// once each, and a last notification adds nothing.
@@ -39,7 +31,7 @@ fn groups_in_the_synced_second_arrive_once_each(exclusive: bool, name: &str) {
     let t = fake.now() as i64 - 5;
     fake.add_group(USER, Group::weight(1, t - 20, t, 72_500, -3));
     notify_and_settle(&fake, &relay);
-    assert_eq!(grpids(&relay), [1]);
+    assert_eq!(relay.grpids(), [1]);
     fake.add_group(USER, Group::blood_pressure(2, t, t, 120, 80, 61));
     notify_and_settle(&fake, &relay);
     fake.add_group(USER, Group::weight(3, t, t, 72_400, -3));
@@ -47,7 +39,7 @@ fn groups_in_the_synced_second_arrive_once_each(exclusive: bool, name: &str) {
     fake.add_group(USER, Group::weight(4, t, t, 72_300, -3));
     notify_and_settle(&fake, &relay);
     notify_and_settle(&fake, &relay);
-    assert_eq!(grpids(&relay), [1, 2, 3, 4], "{}", relay.log_text());
+    assert_eq!(relay.grpids(), [1, 2, 3, 4], "{}", relay.log_text());
 }
 
 #[test]
@@ -72,7 +64,7 @@ fn a_group_made_visible_out_of_order_arrives(exclusive: bool, name: &str) {
     fake.add_group(USER, Group::blood_pressure(2, t - 80, t - 60, 120, 80, 61));
     notify_and_settle(&fake, &relay);
     notify_and_settle(&fake, &relay);
-    assert_eq!(grpids(&relay), [1, 2], "{}", relay.log_text());
+    assert_eq!(relay.grpids(), [1, 2], "{}", relay.log_text());
 }
 
 #[test]
@@ -96,7 +88,7 @@ fn a_sync_state_from_the_previous_version_keeps_working() {
     fake.add_group(USER, Group::weight(1, t - 90, t - 30, 72_600, -3));
     fake.add_group(USER, Group::weight(2, t - 20, t, 72_500, -3));
     notify_and_settle(&fake, &relay);
-    assert_eq!(grpids(&relay), [1, 2]);
+    assert_eq!(relay.grpids(), [1, 2]);
     relay.kill9();
     let path = relay.state_dir.join(format!("sync/{USER}.json"));
     std::fs::write(&path, format!(r#"{{"cursor": {t}, "seen": [[2, {t}]]}}"#)).unwrap();
@@ -104,5 +96,5 @@ fn a_sync_state_from_the_previous_version_keeps_working() {
     fake.add_group(USER, Group::blood_pressure(3, t, t, 120, 80, 61));
     notify_and_settle(&fake, &relay);
     notify_and_settle(&fake, &relay);
-    assert_eq!(grpids(&relay), [1, 2, 3], "{}", relay.log_text());
+    assert_eq!(relay.grpids(), [1, 2, 3], "{}", relay.log_text());
 }

@@ -145,6 +145,8 @@ pub struct Relay {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     wrapper: Vec<String>,
+    /// False: commands run without `--public-url` (poll-only `serve`).
+    with_public_url: bool,
 }
 
 impl Relay {
@@ -168,7 +170,14 @@ impl Relay {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
             wrapper: Vec::new(),
+            with_public_url: true,
         }
+    }
+
+    /// Leaves `--public-url` out of every later command: `serve` then runs
+    /// in poll-only mode.
+    pub fn without_public_url(&mut self) {
+        self.with_public_url = false;
     }
 
     /// Sets an environment variable for every later start of `serve`.
@@ -192,16 +201,17 @@ impl Relay {
         } else {
             vec!["--log-level".into(), "debug".into()]
         };
-        let mut args: Vec<String> = vec![
-            "--state-dir".into(),
-            self.state_dir.display().to_string(),
-            "--public-url".into(),
-            self.public_url(),
+        let mut args: Vec<String> =
+            vec!["--state-dir".into(), self.state_dir.display().to_string()];
+        if self.with_public_url {
+            args.extend(["--public-url".into(), self.public_url()]);
+        }
+        args.extend([
             "--api-url".into(),
             self.api_url.clone(),
             "--account-url".into(),
             self.api_url.clone(),
-        ];
+        ]);
         args.extend(level);
         args
     }
@@ -330,6 +340,14 @@ impl Relay {
         self.lines()
             .iter()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The grpid of each record written, in order.
+    pub fn grpids(&self) -> Vec<i64> {
+        self.records()
+            .iter()
+            .map(|r| r["grpid"].as_i64().unwrap())
             .collect()
     }
 
