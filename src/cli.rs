@@ -84,6 +84,7 @@ pub enum Command {
     Serve(Serve),
     Authorize(Authorize),
     Fetch(Fetch),
+    Status(Status),
 }
 
 #[derive(FromArgs, Debug)]
@@ -271,6 +272,19 @@ pub struct Fetch {
     pub since: Option<i64>,
 }
 
+#[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
+/// Say how the relay is doing, from the state dir alone (it never contacts
+/// `serve` or Withings): each user's link, syncs, errors, queue and
+/// subscriptions, and each output's backlog. Exits 1 when something needs
+/// a person.
+#[argh(subcommand, name = "status")]
+pub struct Status {
+    /// print JSON instead of text (fields in the README). Defaults to text.
+    #[argh(switch)]
+    pub json: bool,
+}
+
 /// An option as the hoisting sees it: its name, and whether a value
 /// follows it.
 type Flag = (&'static str, bool);
@@ -334,6 +348,7 @@ const COMMANDS: &[(&str, &[Flag])] = &[
         "fetch",
         &[("--user", true), ("--since", true), ("--help", false)],
     ),
+    ("status", &[("--json", false), ("--help", false)]),
 ];
 
 /// Does `arg` name one of `flags`, and does it take a value? None when

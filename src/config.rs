@@ -53,6 +53,7 @@ pub enum CommandSettings {
     Serve(ServeSettings),
     Authorize(AuthorizeSettings),
     Fetch(FetchSettings),
+    Status(StatusSettings),
 }
 
 /// The Withings API as the flags describe it.
@@ -139,6 +140,11 @@ pub struct FetchSettings {
     pub since: Option<i64>,
 }
 
+#[derive(Debug)]
+pub struct StatusSettings {
+    pub json: bool,
+}
+
 impl Settings {
     /// Checks the whole command line once. `--version` is handled before
     /// this; without a command there is nothing to check.
@@ -161,9 +167,12 @@ impl Settings {
                 user: args.user.clone(),
                 since: args.since,
             }),
+            Some(Command::Status(args)) => {
+                CommandSettings::Status(StatusSettings { json: args.json })
+            }
             None => {
                 return Err(Error::Config(
-                    "no command given: use serve, authorize or fetch (see --help)".into(),
+                    "no command given: use serve, authorize, fetch or status (see --help)".into(),
                 ))
             }
         };

@@ -17,6 +17,9 @@
 //!   per output (`delivery.rs`): JSON lines, MQTT with Home Assistant
 //!   discovery (over the client in `mqtt/`), the command hook.
 //!
+//! `status/` reads the state dir to say how the relay is doing, for the
+//! `status` command and the Home Assistant diagnostics.
+//!
 //! Around them: `cli.rs` declares the command line, `config.rs` checks it
 //! once into typed settings, `commands/` wires each command from them, and
 //! `context.rs` carries what every part that calls Withings shares (API
@@ -40,6 +43,7 @@ mod context;
 mod inbound;
 mod outputs;
 mod record;
+mod status;
 mod store;
 mod timefmt;
 mod tls_roots;

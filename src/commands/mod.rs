@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod fetch;
 pub mod serve;
+pub mod status;
 
 use crate::config::{CommandSettings, Settings};
 use crate::error::Result;
@@ -16,5 +17,6 @@ pub fn run(settings: Settings) -> Result<()> {
         CommandSettings::Serve(s) => serve::run(&shared, s),
         CommandSettings::Authorize(s) => authorize::run(&shared, &s),
         CommandSettings::Fetch(s) => fetch::run(&shared, s),
+        CommandSettings::Status(s) => status::run(&shared, &s),
     }
 }

@@ -26,7 +26,7 @@
 
 pub mod atomic;
 mod authstate;
-// Skeleton for #10: the status, worker and subscription work fill its users in.
+// Skeleton for #10: the worker and subscription work fill in its writers.
 #[allow(dead_code)]
 mod health;
 mod lock;
@@ -46,7 +46,7 @@ pub use health::{Failure, Health, HealthFiles, Subscription, SubscriptionCheck, 
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
-pub use queue::{Notification, Queue};
+pub use queue::{arrived_at, Notification, Queue};
 pub use rejected::Rejects;
 pub use serve_info::ServeInfo;
 pub use syncstate::SyncState;
@@ -128,7 +128,30 @@ impl StateDir {
             atomic::ensure_dir(&root.join(sub))?;
         }
         open_format(&root.join("format"))?;
-        Ok(StateDir {
+        Ok(StateDir::at(root))
+    }
+
+    /// Opens an existing state dir to read it only (`status`): creates
+    /// nothing and writes nothing, so it can run beside `serve`, as another
+    /// user, or on a read-only mount.
+    pub fn open_existing(root: &Path) -> Result<StateDir> {
+        if !root.is_dir() {
+            return Err(Error::Config(format!(
+                "there is no state dir at {}: pass the --state-dir that `serve` uses",
+                root.display()
+            )));
+        }
+        let format = root.join("format");
+        match std::fs::read_to_string(&format) {
+            Ok(text) => check_format(&format, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", format, e)),
+        }
+        Ok(StateDir::at(root))
+    }
+
+    fn at(root: &Path) -> StateDir {
+        StateDir {
             root: root.to_path_buf(),
             users: PerUser::new(root.join("users")),
             sync: PerUser::new(root.join("sync")),
@@ -136,7 +159,7 @@ impl StateDir {
             auth: LinkNonces::new(root.join("auth")),
             rejected: Rejects::new(root.join("rejected")),
             health: HealthFiles::new(PerUser::new(root.join("health"))),
-        })
+        }
     }
 
     /// The outbox for these sinks (see [`Outbox`]).
@@ -144,8 +167,18 @@ impl StateDir {
         Outbox::open(&self.root.join("outbox"), sinks)
     }
 
+    /// Read-only, for `status`: the outputs that have an outbox cursor.
+    pub fn outbox_sinks(&self) -> Result<Vec<String>> {
+        outbox::sinks_in(&self.root.join("outbox"))
+    }
+
+    /// Read-only, for `status`: the records `sink` has yet to deliver,
+    /// oldest first.
+    pub fn outbox_undelivered(&self, sink: &str) -> Result<Vec<(u64, PathBuf)>> {
+        outbox::undelivered_in(&self.root.join("outbox"), sink)
+    }
+
     /// What the running (or last) `serve` said about itself.
-    #[allow(dead_code)]
     pub fn serve_info(&self) -> Result<Option<ServeInfo>> {
         atomic::read_json(&self.root.join(serve_info::FILE), Fix::ServeInfo)
     }

@@ -25,6 +25,14 @@ pub struct Notification {
 
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
 
+/// Pure: when the notification queued as `path` arrived, in unix seconds,
+/// read from the nanoseconds its name starts with (see [`Queue::push`]).
+pub fn arrived_at(path: &std::path::Path) -> Option<i64> {
+    let name = path.file_name()?.to_str()?;
+    let nanos: u128 = name.split('-').next()?.parse().ok()?;
+    i64::try_from(nanos / 1_000_000_000).ok()
+}
+
 pub struct Queue {
     dir: PathBuf,
 }
@@ -124,6 +132,20 @@ mod tests {
         let path = dir.path().join("00000001700000000000000-42-0-33.json");
         std::fs::write(&path, old).unwrap();
         assert_eq!(q.pending().unwrap()["33"], [path]);
+    }
+
+    #[test]
+    fn the_arrival_time_is_read_from_the_name() {
+        let dir = TestDir::new("queue-arrival");
+        let q = Queue::new(dir.path().to_path_buf());
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        q.push(&note("11")).unwrap();
+        let path = &q.pending().unwrap()["11"][0];
+        let at = arrived_at(path).unwrap();
+        assert!((at - before.as_secs() as i64).abs() <= 1, "{at}");
+        let old = std::path::Path::new("q/01700000000123456789-42-0-33.json");
+        assert_eq!(arrived_at(old), Some(1_700_000_000));
+        assert_eq!(arrived_at(std::path::Path::new("q/x-33.json")), None);
     }
 
     #[test]
