@@ -5,8 +5,10 @@
 //! broken connection the group resumes at the first unacknowledged publish,
 //! so nothing acknowledged is published twice by this process.
 
+use super::diagnostics::{self, Diagnostics};
 use super::hass;
 use super::Sink;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Fix, Result};
 use crate::mqtt::{Client, MqttSettings};
 use crate::record::RecordView;
@@ -120,6 +122,8 @@ pub struct MqttSink {
     /// The record being delivered and how many of its publishes were
     /// acknowledged before the connection broke.
     in_flight: Option<(String, usize)>,
+    /// The Home Assistant diagnostics, when turned on.
+    diagnostics: Option<Diagnostics>,
 }
 
 impl MqttSink {
@@ -132,7 +136,28 @@ impl MqttSink {
             known,
             client: None,
             in_flight: None,
+            diagnostics: None,
         })
+    }
+
+    /// Also publishes the diagnostics read from the state dir at `root`.
+    pub fn with_diagnostics(mut self, root: &std::path::Path) -> MqttSink {
+        self.diagnostics = Some(Diagnostics::new(root.to_path_buf()));
+        self
+    }
+
+    /// Publishes the diagnostics that changed, if they are on.
+    fn publish_diagnostics(
+        diagnostics: &mut Option<Diagnostics>,
+        topics: &Topics,
+        client: &mut Client,
+    ) -> Result<()> {
+        match diagnostics {
+            Some(d) => d.publish(topics, SystemClock.now(), |m| {
+                client.publish(&m.topic, &m.payload, m.retain)
+            }),
+            None => Ok(()),
+        }
     }
 
     fn connected(&mut self) -> Result<&mut Client> {
@@ -141,6 +166,10 @@ impl MqttSink {
             for m in self.topics.on_connect(&self.known) {
                 client.publish(&m.topic, &m.payload, m.retain)?;
             }
+            if let Some(d) = &mut self.diagnostics {
+                d.forget();
+            }
+            Self::publish_diagnostics(&mut self.diagnostics, &self.topics, &mut client)?;
             log::info!(
                 "mqtt: connected to {}:{}",
                 self.settings.host,
@@ -188,12 +217,18 @@ impl Sink for MqttSink {
     }
 
     fn idle_interval(&self) -> Option<Duration> {
-        Some(self.settings.keepalive / 2)
+        let half = self.settings.keepalive / 2;
+        Some(match self.diagnostics {
+            Some(_) => half.min(diagnostics::EVERY),
+            None => half,
+        })
     }
 
     fn idle(&mut self) -> Result<()> {
         let result = match &mut self.client {
-            Some(client) => client.keep_alive(),
+            Some(client) => client.keep_alive().and_then(|()| {
+                Self::publish_diagnostics(&mut self.diagnostics, &self.topics, client)
+            }),
             None => self.connected().map(|_| ()),
         };
         if result.is_err() {
