@@ -18,7 +18,8 @@
 //!   discovery (over the client in `mqtt/`), the command hook.
 //!
 //! `status/` reads the state dir to say how the relay is doing, for the
-//! `status` command and the Home Assistant diagnostics.
+//! `status` command and the Home Assistant diagnostics
+//! (`outputs/diagnostics.rs`).
 //!
 //! Around them: `cli.rs` declares the command line, `config.rs` checks it
 //! once into typed settings, `commands/` wires each command from them, and

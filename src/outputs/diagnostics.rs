@@ -21,8 +21,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often the sink looks at the state dir for changed values: a few
-/// small files, cheap even on a router, and soon enough for a dashboard.
-pub const EVERY: Duration = Duration::from_secs(10);
+/// small files (in the page cache), cheap even on a router, and soon
+/// enough for a dashboard.
+pub const EVERY: Duration = Duration::from_secs(5);
 
 /// What HA reads as "no value" on an MQTT sensor.
 const NONE: &[u8] = b"None";

@@ -120,7 +120,7 @@ pub fn text(r: &Report) -> String {
             oldest_at: o.oldest_at,
         };
         line(
-            &format!("output {}", o.name),
+            &format!("outbox {}", o.name),
             backlog_text(&b, "group(s) waiting", now),
         );
     }
@@ -268,7 +268,7 @@ mod tests {
             "relay\n  serve              pid 7, started",
             "  poll               every 6 h; webhooks on\n",
             "  stale after        18 h without a successful sync\n",
-            "  output mqtt        2 group(s) waiting, oldest 2 min ago\n",
+            "  outbox mqtt        2 group(s) waiting, oldest 2 min ago\n",
             "problems\n  - Withings refused the refresh token of user 42",
         ] {
             assert!(t.contains(expected), "{expected:?} not in:\n{t}");

@@ -10,7 +10,7 @@ use std::path::Path;
 
 const USER: u64 = 2_020_001;
 
-fn password_file(dir: &Path, password: &str) -> String {
+pub fn password_file(dir: &Path, password: &str) -> String {
     let path = dir.join("mqtt-password");
     std::fs::write(&path, format!("{password}\n")).unwrap();
     path.display().to_string()
