@@ -70,7 +70,10 @@ impl Entity<'_> {
         let mut config = json!({
             "name": self.name,
             "unique_id": self.unique_id,
-            "object_id": self.unique_id,
+            // Home Assistant 2025.10 replaced `object_id` by this, and
+            // 2026.4 dropped `object_id`: the entity id, unique like the
+            // unique_id, and apart from the measures' (`sensor.withings_<id>_…`).
+            "default_entity_id": format!("{}.{}", self.component, self.unique_id),
             "state_topic": self.state_topic,
             "entity_category": "diagnostic",
             "availability_topic": hass::status_topic(&topics.prefix),
@@ -294,7 +297,10 @@ mod tests {
         let sync = config(&p, "homeassistant/sensor/withings_42/last_sync/config");
         assert_eq!(sync["name"], "Last sync");
         assert_eq!(sync["unique_id"], "withings_relay_42_last_sync");
-        assert_eq!(sync["object_id"], "withings_relay_42_last_sync");
+        assert_eq!(
+            sync["default_entity_id"],
+            "sensor.withings_relay_42_last_sync"
+        );
         assert_eq!(sync["device_class"], "timestamp");
         assert_eq!(sync["entity_category"], "diagnostic");
         assert_eq!(sync["state_topic"], "withings/42/diagnostics/last_sync");
@@ -305,6 +311,10 @@ mod tests {
             "homeassistant/binary_sensor/withings_42/needs_reauth/config",
         );
         assert_eq!(reauth["device_class"], "problem");
+        assert_eq!(
+            reauth["default_entity_id"],
+            "binary_sensor.withings_relay_42_needs_reauth"
+        );
         assert_eq!(reauth["entity_category"], "diagnostic");
         assert_eq!(
             (&reauth["payload_on"], &reauth["payload_off"]),

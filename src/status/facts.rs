@@ -121,11 +121,16 @@ pub fn collect(store: &StateDir) -> Facts {
         .into_iter()
         .map(|(id, paths)| (id, paths.iter().filter_map(|p| arrived_at(p)).collect()))
         .collect();
-    // The outputs `serve` runs with; without serve.json, every output that
-    // ever had a cursor.
+    // The outputs `serve` runs with, as serve.json names them: a cursor
+    // left by an output no longer configured would show a backlog that is
+    // not its own. Without serve.json (or when it names an output without
+    // a cursor), every output that has a cursor.
+    let cursors = noted(store.outbox_sinks(), &mut unreadable);
     let names = match &serve {
-        Some(s) if !s.outputs.is_empty() => s.outputs.clone(),
-        _ => noted(store.outbox_sinks(), &mut unreadable),
+        Some(s) if !s.outputs.is_empty() && s.outputs.iter().all(|o| cursors.contains(o)) => {
+            s.outputs.clone()
+        }
+        _ => cursors,
     };
     let outputs = names
         .iter()
@@ -218,6 +223,30 @@ mod tests {
         }
         out.sort();
         out
+    }
+
+    #[test]
+    fn the_outputs_are_those_serve_runs_unless_it_names_one_without_a_cursor() {
+        let dir = TestDir::new("status-facts-outputs");
+        let store = StateDir::open(dir.path()).unwrap();
+        store.outbox(&["mqtt", "exec"]).unwrap();
+        let names = |store: &StateDir| -> Vec<String> {
+            collect(store).outputs.into_iter().map(|o| o.name).collect()
+        };
+        assert_eq!(
+            names(&store),
+            ["exec", "mqtt"],
+            "no serve.json: every cursor"
+        );
+        let mut info = ServeInfo {
+            outputs: vec!["mqtt".into()],
+            ..ServeInfo::default()
+        };
+        store.save_serve_info(&info).unwrap();
+        assert_eq!(names(&store), ["mqtt"], "exec is no longer configured");
+        info.outputs = vec!["jsonl".into()];
+        store.save_serve_info(&info).unwrap();
+        assert_eq!(names(&store), ["exec", "mqtt"]);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct ServeInfo {
     pub webhooks: bool,
     /// The applis each user is subscribed to (`--appli`).
     pub applis: Vec<u32>,
-    /// The outputs, by their outbox names ("jsonl", "mqtt", "exec").
+    /// The outputs, by their outbox names (`Sink::name`: "output" for
+    /// JSON lines, "mqtt", "exec").
     pub outputs: Vec<String>,
 }

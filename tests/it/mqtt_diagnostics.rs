@@ -43,7 +43,12 @@ fn assert_diagnostic(c: &Value) {
     assert_eq!(c["availability_topic"], "withings/status", "{c}");
     assert_eq!(c["payload_available"], "online");
     assert_eq!(c["payload_not_available"], "offline");
-    assert_eq!(c["object_id"], c["unique_id"], "{c}");
+    let entity = c["default_entity_id"].as_str().unwrap();
+    let unique_id = c["unique_id"].as_str().unwrap();
+    assert!(
+        entity == format!("sensor.{unique_id}") || entity == format!("binary_sensor.{unique_id}"),
+        "{c}"
+    );
 }
 
 #[test]
