@@ -12,6 +12,9 @@
 
 use super::hass;
 use super::mqtt::{Message, Topics};
+use crate::clock::{Clock, SystemClock};
+use crate::error::Result;
+use crate::mqtt::Client;
 use crate::status::{self, assess::UserState, Report};
 use crate::store::StateDir;
 use crate::timefmt::rfc3339_utc;
@@ -208,23 +211,18 @@ impl Diagnostics {
         self.sent.clear();
     }
 
-    /// Publishes, through `send`, what changed since the last call. A
-    /// state dir that cannot be read is logged, never an MQTT failure.
-    pub fn publish(
-        &mut self,
-        topics: &Topics,
-        now: i64,
-        mut send: impl FnMut(&Message) -> crate::error::Result<()>,
-    ) -> crate::error::Result<()> {
+    /// Publishes what changed since the last call. A state dir that
+    /// cannot be read is logged, never an MQTT failure.
+    pub fn publish(&mut self, topics: &Topics, client: &mut Client) -> Result<()> {
         let report = match StateDir::open_existing(&self.state_dir) {
-            Ok(store) => status::look(&store, now),
+            Ok(store) => status::look(&store, SystemClock.now()),
             Err(e) => {
                 log::debug!("mqtt: no diagnostics: {e}");
                 return Ok(());
             }
         };
         for m in changed(plan(&report, topics), &self.sent) {
-            send(&m)?;
+            client.publish(&m.topic, &m.payload, m.retain)?;
             self.sent.insert(m.topic, m.payload);
         }
         Ok(())

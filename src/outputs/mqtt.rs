@@ -8,7 +8,6 @@
 use super::diagnostics::{self, Diagnostics};
 use super::hass;
 use super::Sink;
-use crate::clock::{Clock, SystemClock};
 use crate::error::{Fix, Result};
 use crate::mqtt::{Client, MqttSettings};
 use crate::record::RecordView;
@@ -146,20 +145,6 @@ impl MqttSink {
         self
     }
 
-    /// Publishes the diagnostics that changed, if they are on.
-    fn publish_diagnostics(
-        diagnostics: &mut Option<Diagnostics>,
-        topics: &Topics,
-        client: &mut Client,
-    ) -> Result<()> {
-        match diagnostics {
-            Some(d) => d.publish(topics, SystemClock.now(), |m| {
-                client.publish(&m.topic, &m.payload, m.retain)
-            }),
-            None => Ok(()),
-        }
-    }
-
     fn connected(&mut self) -> Result<&mut Client> {
         if self.client.is_none() {
             let mut client = Client::connect(&self.settings)?;
@@ -168,8 +153,8 @@ impl MqttSink {
             }
             if let Some(d) = &mut self.diagnostics {
                 d.forget();
+                d.publish(&self.topics, &mut client)?;
             }
-            Self::publish_diagnostics(&mut self.diagnostics, &self.topics, &mut client)?;
             log::info!(
                 "mqtt: connected to {}:{}",
                 self.settings.host,
@@ -218,17 +203,22 @@ impl Sink for MqttSink {
 
     fn idle_interval(&self) -> Option<Duration> {
         let half = self.settings.keepalive / 2;
-        Some(match self.diagnostics {
-            Some(_) => half.min(diagnostics::EVERY),
-            None => half,
+        // Diagnostics are looked at more often, but only while connected:
+        // this is also how often a broker that is down is tried again.
+        Some(match (&self.diagnostics, &self.client) {
+            (Some(_), Some(_)) => half.min(diagnostics::EVERY),
+            _ => half,
         })
     }
 
     fn idle(&mut self) -> Result<()> {
         let result = match &mut self.client {
-            Some(client) => client.keep_alive().and_then(|()| {
-                Self::publish_diagnostics(&mut self.diagnostics, &self.topics, client)
-            }),
+            Some(client) => client
+                .keep_alive()
+                .and_then(|()| match &mut self.diagnostics {
+                    Some(d) => d.publish(&self.topics, client),
+                    None => Ok(()),
+                }),
             None => self.connected().map(|_| ()),
         };
         if result.is_err() {
