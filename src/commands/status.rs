@@ -12,7 +12,7 @@ pub fn run(shared: &Shared, settings: &StatusSettings) -> Result<()> {
     let store = StateDir::open_existing(&shared.state_dir)?;
     let report = status::look(&store, SystemClock.now());
     if settings.json {
-        println!("{:#}", status::render::json(&report));
+        println!("{}", status::json::json(&report));
     } else {
         print!("{}", status::render::text(&report));
     }

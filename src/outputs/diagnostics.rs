@@ -19,7 +19,6 @@ use crate::status::{self, assess::UserState, Report};
 use crate::store::StateDir;
 use crate::timefmt::rfc3339_utc;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,7 +64,8 @@ struct Entity<'a> {
     unique_id: String,
     state_topic: String,
     device: Value,
-    extra: Value,
+    /// Members of the config only this entity has.
+    extra: &'a [(&'a str, &'a str)],
 }
 
 impl Entity<'_> {
@@ -85,8 +85,10 @@ impl Entity<'_> {
             "device": self.device,
             "origin": hass::origin(),
         });
-        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), self.extra) {
-            config.extend(extra);
+        if let Some(config) = config.as_object_mut() {
+            for (key, value) in self.extra {
+                config.insert(key.to_string(), json!(value));
+            }
         }
         let topic = format!(
             "{discovery}/{}/{}/{}/config",
@@ -120,7 +122,7 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
                 unique_id: format!("withings_relay_{id}_last_sync"),
                 state_topic: format!("{prefix}/{id}/diagnostics/last_sync"),
                 device: hass::user_device(id),
-                extra: json!({ "device_class": "timestamp" }),
+                extra: &[("device_class", "timestamp")],
             },
             last_sync.map_or(NONE.to_vec(), |at| rfc3339_utc(at).into_bytes()),
         );
@@ -134,7 +136,11 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
                 unique_id: format!("withings_relay_{id}_needs_reauth"),
                 state_topic: format!("{prefix}/{id}/diagnostics/needs_reauth"),
                 device: hass::user_device(id),
-                extra: json!({ "device_class": "problem", "payload_on": "ON", "payload_off": "OFF" }),
+                extra: &[
+                    ("device_class", "problem"),
+                    ("payload_on", "ON"),
+                    ("payload_off", "OFF"),
+                ],
             },
             if parked {
                 b"ON".to_vec()
@@ -152,13 +158,7 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
         "sw_version": env!("CARGO_PKG_VERSION"),
     });
     // Records some output has yet to deliver: the largest backlog.
-    let backlog = report
-        .facts
-        .outputs
-        .iter()
-        .map(|o| o.waiting)
-        .max()
-        .unwrap_or(0);
+    let backlog = report.outputs.iter().map(|o| o.waiting).max().unwrap_or(0);
     for (key, name, value) in [
         (
             "queued_notifications",
@@ -176,7 +176,7 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
                 unique_id: format!("{node}_{key}"),
                 state_topic: format!("{prefix}/relay/{key}"),
                 device: device.clone(),
-                extra: json!({ "state_class": "measurement" }),
+                extra: &[("state_class", "measurement")],
             },
             value.to_string().into_bytes(),
         );
@@ -186,23 +186,23 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
 }
 
 /// Pure: the messages of `plan` that differ from what was `sent`.
-fn changed(plan: Vec<Message>, sent: &BTreeMap<String, Vec<u8>>) -> Vec<Message> {
-    plan.into_iter()
-        .filter(|m| sent.get(&m.topic) != Some(&m.payload))
-        .collect()
+fn changed(plan: Vec<Message>, sent: &[Message]) -> Vec<Message> {
+    plan.into_iter().filter(|m| !sent.contains(m)).collect()
 }
 
 /// What this connection has published, to send only changes.
 pub struct Diagnostics {
     state_dir: PathBuf,
-    sent: BTreeMap<String, Vec<u8>>,
+    /// A plain list: a few messages per user, and no map type of its own
+    /// in the binary.
+    sent: Vec<Message>,
 }
 
 impl Diagnostics {
     pub fn new(state_dir: PathBuf) -> Diagnostics {
         Diagnostics {
             state_dir,
-            sent: BTreeMap::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -223,7 +223,8 @@ impl Diagnostics {
         };
         for m in changed(plan(&report, topics), &self.sent) {
             client.publish(&m.topic, &m.payload, m.retain)?;
-            self.sent.insert(m.topic, m.payload);
+            self.sent.retain(|s| s.topic != m.topic);
+            self.sent.push(m);
         }
         Ok(())
     }
@@ -273,8 +274,7 @@ mod tests {
             ],
             ..Facts::default()
         };
-        facts.queue.insert("42".into(), vec![NOW, NOW]);
-        facts.queue.insert("7".into(), vec![NOW]);
+        facts.queue = vec![("42".into(), vec![NOW, NOW]), ("7".into(), vec![NOW])];
         assess(facts, NOW)
     }
 
@@ -367,10 +367,7 @@ mod tests {
     #[test]
     fn only_changes_are_sent_again() {
         let first = plan(&report(false, Some(NOW)), &topics(true));
-        let sent: BTreeMap<String, Vec<u8>> = first
-            .iter()
-            .map(|m| (m.topic.clone(), m.payload.clone()))
-            .collect();
+        let sent = plan(&report(false, Some(NOW)), &topics(true));
         assert!(changed(first, &sent).is_empty());
         let moved = changed(plan(&report(true, Some(NOW + 60)), &topics(true)), &sent);
         let topics: Vec<&str> = moved.iter().map(|m| m.topic.as_str()).collect();

@@ -2,6 +2,7 @@
 //! here reads a file or the clock.
 
 use super::facts::{Facts, OutputFacts, UserFacts};
+use crate::store::ServeInfo;
 
 /// With `--poll` on, a sync is stale after this many poll periods without
 /// success, plus [`STALE_SLACK_SECS`]: one missed poll is a Withings
@@ -82,10 +83,11 @@ pub struct Problem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     pub now: i64,
-    pub facts: Facts,
+    pub serve: Option<ServeInfo>,
     pub users: Vec<UserReport>,
     /// Every queued notification, of any user.
     pub queued: Backlog,
+    pub outputs: Vec<OutputFacts>,
     /// Seconds without a successful sync after which a user's sync is
     /// stale; None when no poll period is known.
     pub stale_after: Option<i64>,
@@ -210,18 +212,27 @@ fn output_problem(o: &OutputFacts, now: i64) -> Option<Problem> {
 
 /// Pure: judges `facts` at `now` (unix seconds).
 pub fn assess(facts: Facts, now: i64) -> Report {
-    let stale_after = facts.serve.as_ref().and_then(|s| stale_after(s.poll_secs));
-    let serve_started = facts.serve.as_ref().map(|s| s.started_at);
-    let users: Vec<UserReport> = facts
-        .users
-        .iter()
+    let Facts {
+        serve,
+        users,
+        queue,
+        outputs,
+        unreadable,
+    } = facts;
+    let stale_after = serve.as_ref().and_then(|s| stale_after(s.poll_secs));
+    let serve_started = serve.as_ref().map(|s| s.started_at);
+    let users: Vec<UserReport> = users
+        .into_iter()
         .map(|u| UserReport {
-            state: state_of(u),
-            queued: Backlog::of(facts.queue.get(&u.userid).map_or(&[], Vec::as_slice)),
-            facts: u.clone(),
+            state: state_of(&u),
+            queued: queue
+                .iter()
+                .find(|(id, _)| *id == u.userid)
+                .map_or_else(Backlog::default, |(_, times)| Backlog::of(times)),
+            facts: u,
         })
         .collect();
-    let all: Vec<i64> = facts.queue.values().flatten().copied().collect();
+    let all: Vec<i64> = queue.iter().flat_map(|(_, times)| times).copied().collect();
     let mut problems = Vec::new();
     if users.is_empty() {
         problems.push(problem(
@@ -234,17 +245,18 @@ pub fn assess(facts: Facts, now: i64) -> Report {
     for u in &users {
         problems.extend(user_problems(u, now, stale_after, serve_started));
     }
-    problems.extend(facts.outputs.iter().filter_map(|o| output_problem(o, now)));
-    for text in &facts.unreadable {
-        problems.push(problem(None, "damaged", text.clone()));
+    problems.extend(outputs.iter().filter_map(|o| output_problem(o, now)));
+    for text in unreadable {
+        problems.push(problem(None, "damaged", text));
     }
     Report {
         now,
+        serve,
         users,
         queued: Backlog::of(&all),
+        outputs,
         stale_after,
         problems,
-        facts,
     }
 }
 
@@ -264,7 +276,7 @@ pub fn span(secs: i64) -> String {
 mod tests {
     use super::*;
     use crate::status::facts::Account;
-    use crate::store::{Health, ServeInfo, SubscriptionCheck, Unlinked};
+    use crate::store::{Health, SubscriptionCheck, Unlinked};
 
     const NOW: i64 = 1_800_000_000;
     const HOUR: i64 = 3600;
@@ -349,8 +361,7 @@ mod tests {
         for s in [None, serve(0)] {
             let mut f = facts(vec![quiet.clone()], s);
             assert!(assess(f.clone(), NOW).is_ok(), "a quiet user is no fault");
-            f.queue
-                .insert("1".into(), vec![NOW - 60, NOW - QUEUE_STUCK_SECS - 1]);
+            f.queue = vec![("1".into(), vec![NOW - 60, NOW - QUEUE_STUCK_SECS - 1])];
             let r = assess(f, NOW);
             assert_eq!(kinds(&r), ["queue_stuck"]);
             assert_eq!(r.users[0].queued.count, 2);
@@ -369,7 +380,7 @@ mod tests {
             action: "unlink".into(),
         });
         let mut f = facts(vec![parked, gone], serve(600));
-        f.queue.insert("1".into(), vec![NOW - 100 * HOUR]);
+        f.queue = vec![("1".into(), vec![NOW - 100 * HOUR])];
         let r = assess(f, NOW);
         assert_eq!(kinds(&r), ["needs_reauth", "unlinked"]);
         assert_eq!(r.users[0].state, UserState::NeedsReauth);

@@ -7,7 +7,6 @@
 
 use crate::error::{Error, Result};
 use crate::store::{arrived_at, Health, ServeInfo, StateDir};
-use std::collections::BTreeMap;
 use std::time::UNIX_EPOCH;
 
 /// What `users/<id>.json` says, without its tokens: status never holds one.
@@ -43,8 +42,8 @@ pub struct Facts {
     pub serve: Option<ServeInfo>,
     /// Users with tokens, and users Withings unlinked (health says so).
     pub users: Vec<UserFacts>,
-    /// Arrival times of the queued notifications, by user id.
-    pub queue: BTreeMap<String, Vec<i64>>,
+    /// Arrival times of the queued notifications, by user id, sorted.
+    pub queue: Vec<(String, Vec<i64>)>,
     pub outputs: Vec<OutputFacts>,
     /// Files that could not be read, as the error says it (path and fix).
     pub unreadable: Vec<String>,
@@ -201,7 +200,11 @@ mod tests {
         );
         assert_eq!(facts.users[1].account, None);
         assert!(facts.users[2].health.unlinked.is_some());
-        assert_eq!(facts.queue["42"].len(), 1);
+        assert_eq!(facts.queue.len(), 1);
+        assert_eq!(
+            (facts.queue[0].0.as_str(), facts.queue[0].1.len()),
+            ("42", 1)
+        );
         assert_eq!(facts.outputs.len(), 1);
         assert_eq!(facts.outputs[0].waiting, 1);
         assert!(facts.outputs[0].oldest_at.is_some());

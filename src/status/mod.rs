@@ -1,12 +1,13 @@
 //! How the relay is doing, from the state dir alone: `facts.rs` reads it
 //! (never writing, never waiting on a lock), `assess.rs` judges what it
 //! read at a given time (pure), `render.rs` prints the judgement for a
-//! person or as JSON. `withings-relay status` and the Home Assistant
+//! person, `json.rs` for monitors. `withings-relay status` and the Home Assistant
 //! diagnostics (`outputs/diagnostics.rs`) both go through [`look`], so the
 //! two never disagree.
 
 pub mod assess;
 pub mod facts;
+pub mod json;
 pub mod render;
 
 pub use assess::Report;

@@ -180,7 +180,16 @@ impl StateDir {
 
     /// What the running (or last) `serve` said about itself.
     pub fn serve_info(&self) -> Result<Option<ServeInfo>> {
-        atomic::read_json(&self.root.join(serve_info::FILE), Fix::ServeInfo)
+        let path = self.root.join(serve_info::FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Ok(Some(ServeInfo::from_json(&v))),
+            Err(e) => Err(Error::corrupt(path, e, Fix::ServeInfo)),
+        }
     }
 
     /// Written by `serve` at start.
