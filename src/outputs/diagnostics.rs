@@ -82,13 +82,12 @@ impl Entity<'_> {
             "availability_topic": hass::status_topic(&topics.prefix),
             "payload_available": "online",
             "payload_not_available": "offline",
-            "device": self.device,
             "origin": hass::origin(),
         });
-        if let Some(config) = config.as_object_mut() {
-            for (key, value) in self.extra {
-                config.insert(key.to_string(), json!(value));
-            }
+        // Moved in, not through json!, which would serialize the Value.
+        config["device"] = self.device;
+        for (key, value) in self.extra {
+            config[*key] = Value::from(*value);
         }
         let topic = format!(
             "{discovery}/{}/{}/{}/config",
