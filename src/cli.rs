@@ -87,6 +87,7 @@ pub enum Command {
     Fetch(Fetch),
     Unlink(Unlink),
     Sync(Sync),
+    Status(Status),
 }
 
 #[derive(FromArgs, Debug)]
@@ -364,6 +365,19 @@ pub struct Unlink {
     pub user: String,
 }
 
+#[derive(FromArgs, Debug)]
+#[cfg_attr(test, derive(argh::ArgsInfo))]
+/// Say how the relay is doing, from the state dir alone (it never contacts
+/// `serve` or Withings): each user's link, syncs, errors, queue and
+/// subscriptions, and each output's backlog. Exits 1 when something needs
+/// a person.
+#[argh(subcommand, name = "status")]
+pub struct Status {
+    /// print JSON instead of text (fields in the README). Defaults to text.
+    #[argh(switch)]
+    pub json: bool,
+}
+
 /// An option as the hoisting sees it: its name, and whether a value
 /// follows it.
 type Flag = (&'static str, bool);
@@ -448,6 +462,7 @@ const COMMANDS: &[(&str, &[Flag])] = &[
     ),
     ("unlink", &[("--user", true), ("--help", false)]),
     ("sync", &[("--user", true), ("--help", false)]),
+    ("status", &[("--json", false), ("--help", false)]),
 ];
 
 /// Does `arg` name one of `flags`, and does it take a value? None when

@@ -58,6 +58,7 @@ pub enum CommandSettings {
     Fetch(FetchSettings),
     Unlink(UnlinkSettings),
     Sync(SyncSettings),
+    Status(StatusSettings),
 }
 
 /// The Withings API as the flags describe it.
@@ -191,6 +192,11 @@ pub struct UnlinkSettings {
     pub public_url: Option<BaseUrl>,
 }
 
+#[derive(Debug)]
+pub struct StatusSettings {
+    pub json: bool,
+}
+
 impl Settings {
     /// Checks the whole command line once. `--version` is handled before
     /// this; without a command there is nothing to check.
@@ -217,8 +223,11 @@ impl Settings {
                 Some(Command::Sync(args)) => CommandSettings::Sync(SyncSettings {
                     user: args.user.clone(),
                 }),
+                Some(Command::Status(args)) => {
+                    CommandSettings::Status(StatusSettings { json: args.json })
+                }
                 None => return Err(Error::Config(
-                    "no command given: use serve, authorize, fetch, sync or unlink (see --help)"
+                    "no command given: use serve, authorize, fetch, sync, status or unlink (see --help)"
                         .into(),
                 )),
             };

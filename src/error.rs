@@ -64,6 +64,9 @@ pub enum Error {
     /// Obtaining a certificate from the ACME server (`--acme-url`) failed
     /// at `step` ("newOrder", "finalize"); `kind` says why.
     Acme { step: &'static str, kind: AcmeKind },
+    /// `status` found this many problems that need a person; it printed
+    /// them already, this only makes the exit code 1.
+    NeedsAttention(usize),
 }
 
 /// Why a step of obtaining a certificate (RFC 8555) failed.
@@ -312,6 +315,7 @@ impl fmt::Display for Error {
                 "stopped serving: {text} (exiting so that procd or systemd restarts the relay; if it recurs, check `ulimit -n` and the task limit)"
             ),
             Error::Acme { step, kind } => fmt_acme(f, step, kind),
+            Error::NeedsAttention(n) => write!(f, "{n} problem(s) need attention (listed above)"),
         }
     }
 }

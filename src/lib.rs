@@ -23,6 +23,9 @@
 //!
 //! Beside them, `keeper/` keeps each user subscribed at the relay's
 //! notification URL (a daily `notify list`, facts sheet §3.4).
+//! `status/` reads the state dir to say how the relay is doing, for the
+//! `status` command and the Home Assistant diagnostics
+//! (`outputs/diagnostics.rs`).
 //!
 //! Around them: `cli.rs` declares the command line, `config.rs` checks it
 //! once into typed settings, `commands/` wires each command from them, and
@@ -49,6 +52,7 @@ mod keeper;
 mod link;
 mod outputs;
 mod record;
+mod status;
 mod store;
 mod timefmt;
 mod tls_roots;

@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod fetch;
 pub mod serve;
+pub mod status;
 pub mod sync;
 pub mod unlink;
 
@@ -20,5 +21,6 @@ pub fn run(settings: Settings) -> Result<()> {
         CommandSettings::Fetch(s) => fetch::run(&shared, s),
         CommandSettings::Unlink(s) => unlink::run(&shared, s),
         CommandSettings::Sync(s) => sync::run(&shared, &s),
+        CommandSettings::Status(s) => status::run(&shared, &s),
     }
 }

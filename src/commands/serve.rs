@@ -34,7 +34,7 @@ fn open_sinks(outputs: Vec<OutputSettings>, store: &StateDir) -> Result<Vec<Box<
             OutputSettings::JsonLines(target) => Box::new(JsonLines::open(target)?),
             OutputSettings::Mqtt { broker, topics } => {
                 let known = store.root().join("mqtt-sensors.json");
-                Box::new(MqttSink::new(broker, topics, known)?)
+                Box::new(MqttSink::new(broker, topics, known)?.with_diagnostics(store.root()))
             }
             OutputSettings::Exec(hook) => Box::new(hook),
         });

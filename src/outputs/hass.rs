@@ -41,6 +41,25 @@ pub fn status_topic(prefix: &str) -> String {
     format!("{prefix}/status")
 }
 
+/// The HA device of one Withings user: its measures and its diagnostics
+/// (`diagnostics.rs`) all belong to it.
+pub fn user_device(userid: &str) -> Value {
+    json!({
+        "identifiers": [format!("withings_relay_{userid}")],
+        "name": format!("Withings {userid}"),
+        "manufacturer": "Withings",
+        "model": "withings-relay",
+    })
+}
+
+/// Who made the config, for HA's log.
+pub fn origin() -> Value {
+    json!({
+        "name": "withings-relay",
+        "sw_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
 /// The retained config that makes HA create the sensor.
 pub fn sensor_config(prefix: &str, userid: &str, key: &str, unit: Option<&str>) -> Value {
     let mut config = json!({
@@ -50,16 +69,8 @@ pub fn sensor_config(prefix: &str, userid: &str, key: &str, unit: Option<&str>) 
         "availability_topic": status_topic(prefix),
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": {
-            "identifiers": [format!("withings_relay_{userid}")],
-            "name": format!("Withings {userid}"),
-            "manufacturer": "Withings",
-            "model": "withings-relay",
-        },
-        "origin": {
-            "name": "withings-relay",
-            "sw_version": env!("CARGO_PKG_VERSION"),
-        },
+        "device": user_device(userid),
+        "origin": origin(),
     });
     if let Some(unit) = unit {
         // A numeric quantity: HA keeps long-term statistics for it.

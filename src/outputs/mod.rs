@@ -3,6 +3,7 @@
 //! per [`Sink`] delivers in order (see `delivery.rs`).
 
 pub mod delivery;
+mod diagnostics;
 mod exec;
 mod hass;
 mod jsonl;

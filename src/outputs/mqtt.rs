@@ -5,6 +5,7 @@
 //! broken connection the group resumes at the first unacknowledged publish,
 //! so nothing acknowledged is published twice by this process.
 
+use super::diagnostics::Diagnostics;
 use super::hass;
 use super::Sink;
 use crate::error::{Fix, Result};
@@ -142,6 +143,8 @@ pub struct MqttSink {
     /// The record being delivered and how many of its publishes were
     /// acknowledged before the connection broke.
     in_flight: Option<(String, usize)>,
+    /// The Home Assistant diagnostics, when turned on.
+    diagnostics: Option<Diagnostics>,
 }
 
 impl MqttSink {
@@ -154,6 +157,7 @@ impl MqttSink {
             known,
             client: None,
             in_flight: None,
+            diagnostics: None,
         })
     }
 
@@ -171,11 +175,21 @@ impl MqttSink {
         }
     }
 
+    /// Also publishes the diagnostics read from the state dir at `root`.
+    pub fn with_diagnostics(mut self, root: &std::path::Path) -> MqttSink {
+        self.diagnostics = Some(Diagnostics::new(root.to_path_buf()));
+        self
+    }
+
     fn connected(&mut self) -> Result<&mut Client> {
         if self.client.is_none() {
             let mut client = Client::connect(&self.settings)?;
             for m in self.topics.on_connect(&self.announced()) {
                 client.publish(&m.topic, &m.payload, m.retain)?;
+            }
+            if let Some(d) = &mut self.diagnostics {
+                d.forget();
+                d.publish(&self.topics, &mut client)?;
             }
             log::info!(
                 "mqtt: connected to {}:{}",
@@ -223,13 +237,20 @@ impl Sink for MqttSink {
         Ok(())
     }
 
+    /// Also how often the diagnostics look at the state dir for changed
+    /// values: a few small files in the page cache, cheap even on a router.
     fn idle_interval(&self) -> Option<Duration> {
         Some(self.settings.probe_interval())
     }
 
     fn idle(&mut self) -> Result<()> {
         let result = match &mut self.client {
-            Some(client) => client.keep_alive(),
+            Some(client) => client
+                .keep_alive()
+                .and_then(|()| match &mut self.diagnostics {
+                    Some(d) => d.publish(&self.topics, client),
+                    None => Ok(()),
+                }),
             None => self.connected().map(|_| ()),
         };
         if result.is_err() {

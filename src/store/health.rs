@@ -88,6 +88,13 @@ impl HealthFiles {
         self.files.load(userid).ok().flatten().unwrap_or_default()
     }
 
+    /// The user's health as stored, None if none was written yet; unlike
+    /// [`HealthFiles::load`] a damaged file is an error, for `status` to
+    /// report.
+    pub fn read(&self, userid: &str) -> Result<Option<Health>> {
+        self.files.load(userid)
+    }
+
     /// Changes the user's health with `change` and saves it.
     pub fn update(&self, userid: &str, change: impl FnOnce(&mut Health)) -> Result<()> {
         let _whole = self.writing.lock().unwrap_or_else(|p| p.into_inner());

@@ -30,8 +30,8 @@
 pub mod atomic;
 mod authstate;
 mod callback_urls;
-// Skeleton for #10: the status and subscription work use the rest of it
-// (`remove`, `list`, the subscription and unlink records).
+// Skeleton for #10: the writers and readers of its parts came from
+// separate branches.
 #[allow(dead_code)]
 mod health;
 mod lock;
@@ -147,7 +147,30 @@ impl StateDir {
             atomic::ensure_dir(&root.join(sub))?;
         }
         open_format(&root.join("format"))?;
-        Ok(StateDir {
+        Ok(StateDir::at(root))
+    }
+
+    /// Opens an existing state dir to read it only (`status`): creates
+    /// nothing and writes nothing, so it can run beside `serve`, as another
+    /// user, or on a read-only mount.
+    pub fn open_existing(root: &Path) -> Result<StateDir> {
+        if !root.is_dir() {
+            return Err(Error::Config(format!(
+                "there is no state dir at {}: pass the --state-dir that `serve` uses",
+                root.display()
+            )));
+        }
+        let format = root.join("format");
+        match std::fs::read_to_string(&format) {
+            Ok(text) => check_format(&format, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", format, e)),
+        }
+        Ok(StateDir::at(root))
+    }
+
+    fn at(root: &Path) -> StateDir {
+        StateDir {
             root: root.to_path_buf(),
             users: PerUser::new(root.join("users")),
             sync: PerUser::new(root.join("sync")),
@@ -157,7 +180,7 @@ impl StateDir {
             rejected: Rejects::new(root.join("rejected")),
             health: HealthFiles::new(PerUser::new(root.join("health"))),
             callbacks: CallbackUrlFiles::new(PerUser::new(root.join("callbacks"))),
-        })
+        }
     }
 
     /// The outbox for these sinks (see [`Outbox`]).
@@ -165,9 +188,29 @@ impl StateDir {
         Outbox::open(&self.root.join("outbox"), sinks)
     }
 
+    /// Read-only, for `status`: the outputs that have an outbox cursor.
+    pub fn outbox_sinks(&self) -> Result<Vec<String>> {
+        outbox::sinks_in(&self.root.join("outbox"))
+    }
+
+    /// Read-only, for `status`: the records `sink` has yet to deliver,
+    /// oldest first.
+    pub fn outbox_undelivered(&self, sink: &str) -> Result<Vec<(u64, PathBuf)>> {
+        outbox::undelivered_in(&self.root.join("outbox"), sink)
+    }
+
     /// What the running (or last) `serve` said about itself.
     pub fn serve_info(&self) -> Result<Option<ServeInfo>> {
-        atomic::read_json(&self.root.join(serve_info::FILE), Fix::ServeInfo)
+        let path = self.root.join(serve_info::FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(v) => Ok(Some(ServeInfo::from_json(&v))),
+            Err(e) => Err(Error::corrupt(path, e, Fix::ServeInfo)),
+        }
     }
 
     /// Written by `serve` at start.

@@ -31,6 +31,57 @@ fn seq_of(path: &Path) -> Option<u64> {
     name.strip_suffix(".json")?.parse().ok()
 }
 
+/// Every stored record in the outbox at `dir`, oldest first.
+fn records_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let dir = dir.join("records");
+    let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
+    let mut records: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| seq_of(&e.path()).map(|s| (s, e.path())))
+        .collect();
+    records.sort();
+    Ok(records)
+}
+
+/// Read-only, for `status`: the sinks that have a cursor in the outbox at
+/// `dir`, sorted; none when no `serve` has run yet.
+pub fn sinks_in(dir: &Path) -> Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("list", dir, e)),
+    };
+    let mut sinks: Vec<String> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let sink = name.strip_suffix(".cursor")?;
+            (!sink.starts_with('.')).then(|| sink.to_string())
+        })
+        .collect();
+    sinks.sort();
+    Ok(sinks)
+}
+
+/// Read-only, for `status`: the records `sink` has not delivered yet,
+/// oldest first, without opening the outbox (which writes cursors). A sink
+/// without a cursor has nothing waiting: `serve` starts it at the end.
+pub fn undelivered_in(dir: &Path, sink: &str) -> Result<Vec<(u64, PathBuf)>> {
+    let cursor: Option<u64> =
+        atomic::read_json(&dir.join(format!("{sink}.cursor")), Fix::OutboxCursor)?;
+    let Some(cursor) = cursor else {
+        return Ok(Vec::new());
+    };
+    let mut records = match records_in(dir) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new())
+        }
+        other => other?,
+    };
+    records.retain(|(seq, _)| *seq > cursor);
+    Ok(records)
+}
+
 impl Outbox {
     /// Opens the outbox for these sinks. A sink seen for the first time
     /// starts at the end: it gets what arrives from now on, not history.
@@ -96,14 +147,7 @@ impl Outbox {
 
     /// Every stored record, oldest first.
     fn records(&self) -> Result<Vec<(u64, PathBuf)>> {
-        let dir = self.dir.join("records");
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::io("list", &dir, e))?;
-        let mut records: Vec<(u64, PathBuf)> = entries
-            .flatten()
-            .filter_map(|e| seq_of(&e.path()).map(|s| (s, e.path())))
-            .collect();
-        records.sort();
-        Ok(records)
+        records_in(&self.dir)
     }
 
     /// The records `sink` has not delivered yet, oldest first.
@@ -251,6 +295,30 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn status_reads_the_backlog_without_writing_anything() {
+        let dir = TestDir::new("outbox-readonly");
+        let outbox_dir = dir.path().join("outbox");
+        assert!(sinks_in(&outbox_dir).unwrap().is_empty(), "no serve yet");
+        let outbox = Outbox::open(&outbox_dir, &["mqtt", "exec"]).unwrap();
+        outbox.append("a").unwrap();
+        outbox.append("b").unwrap();
+        outbox.set_cursor("exec", 2).unwrap();
+        std::fs::write(outbox_dir.join(".tmp-1-2-exec.cursor"), b"7").unwrap();
+        assert_eq!(sinks_in(&outbox_dir).unwrap(), ["exec", "mqtt"]);
+        let seqs = |sink| -> Vec<u64> {
+            undelivered_in(&outbox_dir, sink)
+                .unwrap()
+                .into_iter()
+                .map(|(s, _)| s)
+                .collect()
+        };
+        assert_eq!(seqs("mqtt"), [1, 2]);
+        assert!(seqs("exec").is_empty());
+        assert!(seqs("jsonl").is_empty(), "no cursor: starts at the end");
+        assert!(!outbox_dir.join("jsonl.cursor").exists(), "nothing written");
     }
 
     #[test]

@@ -146,6 +146,20 @@ mod tests {
     }
 
     #[test]
+    fn the_arrival_time_is_read_from_the_name() {
+        let dir = TestDir::new("queue-arrival");
+        let q = Queue::new(dir.path().to_path_buf());
+        let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        q.push(&note("11")).unwrap();
+        let path = &q.pending().unwrap()["11"][0];
+        let at = arrival_secs(path).unwrap();
+        assert!((at - before.as_secs() as i64).abs() <= 1, "{at}");
+        let old = std::path::Path::new("q/01700000000123456789-42-0-33.json");
+        assert_eq!(arrival_secs(old), Some(1_700_000_000));
+        assert_eq!(arrival_secs(std::path::Path::new("q/x-33.json")), None);
+    }
+
+    #[test]
     fn temp_and_foreign_files_are_not_pending() {
         let dir = TestDir::new("queue-foreign");
         let q = Queue::new(dir.path().to_path_buf());

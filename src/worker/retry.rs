@@ -67,6 +67,8 @@ pub fn classify(e: &Error) -> Disposition {
         | Error::NotLinked(_)
         | Error::Internal(_)
         | Error::Listen(_)
+        // Only `status` says this; the worker never sees it.
+        | Error::NeedsAttention(_)
         // Certificates are the ACME manager's own business; the worker
         // never sees these.
         | Error::Acme { .. } => Disposition::Persistent,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const USER: u64 = 2_020_001;
 
-fn password_file(dir: &Path, password: &str) -> String {
+pub fn password_file(dir: &Path, password: &str) -> String {
     let path = dir.join("mqtt-password");
     std::fs::write(&path, format!("{password}\n")).unwrap();
     path.display().to_string()
