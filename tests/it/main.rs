@@ -19,6 +19,7 @@ mod inbound_server;
 mod mqtt_client;
 mod mqtt_relay;
 mod odd_groups;
+mod real_scales;
 mod robustness;
 mod sinks;
 mod sync_boundary;
