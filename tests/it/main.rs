@@ -14,6 +14,7 @@ mod acme;
 mod bad_input;
 mod cli;
 mod end_to_end;
+mod home_assistant;
 mod https;
 mod inbound_server;
 mod mqtt_client;
