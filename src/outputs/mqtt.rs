@@ -354,6 +354,7 @@ mod tests {
             "status and two configs"
         );
     }
+
     fn group(attrib: i64, date: i64, measures: &str) -> String {
         format!(
             r#"{{"userid":"42","grpid":7,"date":{date},"time":"t","modified":1,"attrib":{attrib},"category":1,"deviceid":null,"model":null,"measures":[{measures}]}}"#
