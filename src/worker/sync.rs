@@ -9,7 +9,6 @@ use crate::record::Record;
 use crate::store::{Rejects, StateDir, SyncState};
 use crate::withings::measure::{self, Entry, Rejected};
 use crate::worker::session::Session;
-use std::collections::HashSet;
 
 /// A newly linked user starts this far back, so the first weigh-in after
 /// linking (and a little before) shows up; `fetch --since` reaches further.
@@ -39,13 +38,22 @@ pub fn for_each_page(
     mut on_page: impl FnMut(&[&Entry]) -> Result<()>,
 ) -> Result<()> {
     let mut offset = None;
-    let mut seen = HashSet::new();
+    // A Vec, not a set: no new map code in the router binary, and even a
+    // backfill of thousands of groups is searched in a blink.
+    let mut seen: Vec<(i64, i64)> = Vec::new();
     for _ in 0..MAX_PAGES {
         let page = session.call(|api, token| measure::getmeas(api, token, lastupdate, offset))?;
         let first_copies: Vec<&Entry> = page
             .measuregrps
             .iter()
-            .filter(|entry| version_of(entry).is_none_or(|v| seen.insert(v)))
+            .filter(|entry| match version_of(entry) {
+                Some(v) if seen.contains(&v) => false,
+                Some(v) => {
+                    seen.push(v);
+                    true
+                }
+                None => true,
+            })
             .collect();
         on_page(&first_copies)?;
         if !page.more {
