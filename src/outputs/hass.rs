@@ -48,19 +48,22 @@ pub fn device(userid: &str, name: Option<&str>) -> Value {
 
 /// What every sensor of a user shares: id, availability, device, origin.
 fn common(prefix: &str, device: &Value, userid: &str, key: &str, name: &str) -> Value {
-    json!({
+    let mut config = json!({
         "name": name,
         "unique_id": format!("withings_relay_{userid}_{key}"),
         "state_topic": state_topic(prefix, userid, key),
         "availability_topic": status_topic(prefix),
         "payload_available": "online",
         "payload_not_available": "offline",
-        "device": device,
         "origin": {
             "name": "withings-relay",
             "sw_version": env!("CARGO_PKG_VERSION"),
         },
-    })
+    });
+    // Assigned, not put in json! above, which would serialize the Value
+    // again through serde: more code in the router binary.
+    config["device"] = device.clone();
+    config
 }
 
 /// A measure as a sensor: the type code and position it came with, or

@@ -70,12 +70,13 @@ pub fn key(code: i64, name: &str, position: Option<i64>) -> String {
 
 /// `fat_ratio` → `Fat ratio`, for names the type table does not know.
 pub fn words(name: &str) -> String {
-    let spaced = name.replace('_', " ");
-    let mut chars = spaced.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => spaced,
+    let mut words = name.replace('_', " ");
+    // Keys are ASCII (type names, `type_<code>`); anything else keeps its
+    // first letter as it is.
+    if let Some(first) = words.get_mut(..1) {
+        first.make_ascii_uppercase();
     }
+    words
 }
 
 /// What a person reads: "Weight", "Muscle mass left arm", "Type 999".
