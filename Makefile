@@ -3,7 +3,7 @@
 
 CARGO ?= cargo
 
-.PHONY: all build release test test-deps lint unit-and-e2e bench bench-hostile bench-https clean
+.PHONY: all build release test test-deps lint unit-and-e2e test-ha bench bench-hostile bench-https clean
 
 all: build
 
@@ -27,6 +27,21 @@ unit-and-e2e:
 	$(CARGO) test --locked
 
 test: test-deps lint unit-and-e2e test-routers test-initd
+
+# Home Assistant Core itself reading the relay's MQTT discovery
+# (tests/it/home_assistant.rs): names, units, device classes, icons,
+# precision, the devices and the unassigned weigh-in, through HA's REST and
+# websocket APIs. Not part of `make test`: the first run installs HA into
+# target/ha/venv (about 4 minutes, from PyPI) with pyenv's Python 3.13;
+# HA runs with --skip-pip, so the packages of the integrations it loads
+# (the frontend, MQTT) are installed here, at the versions it pins.
+HA_PYTHON ?= $(HOME)/.pyenv/versions/3.13.0/bin/python
+HA_VENV := target/ha/venv
+test-ha:
+	@[ -x $(HA_VENV)/bin/hass ] || { $(HA_PYTHON) -m venv $(HA_VENV) && \
+		$(HA_VENV)/bin/pip install homeassistant==2025.4.4 \
+		home-assistant-frontend==20250411.0 paho-mqtt==2.1.0; }
+	WITHINGS_HA_VENV=$(abspath $(HA_VENV)) $(CARGO) test --locked --test it home_assistant:: -- --ignored
 
 # Figures, not pass/fail: webhook latency and the relay's memory, on the
 # release binary against the fake Withings.

@@ -183,6 +183,12 @@ pub struct Serve {
     #[argh(option, default = "String::from(\"homeassistant\")")]
     pub ha_discovery_prefix: String,
 
+    /// ID=NAME: name the Home Assistant device of Withings user ID after
+    /// the person, e.g. 12345678=Alice; repeat for more users. Defaults
+    /// to none (the device is named Withings ID).
+    #[argh(option)]
+    pub user_name: Vec<String>,
+
     /// a program to run for each measure group, with the group's JSON on
     /// stdin and WITHINGS_* variables (WITHINGS_USERID, WITHINGS_WEIGHT_KG,
     /// ...); run directly, never through a shell. Defaults to none.
@@ -428,6 +434,7 @@ const COMMANDS: &[(&str, &[Flag])] = &[
             ("--mqtt-prefix", true),
             ("--mqtt-client-id", true),
             ("--ha-discovery-prefix", true),
+            ("--user-name", true),
             ("--exec", true),
             ("--exec-arg", true),
             ("--exec-timeout", true),

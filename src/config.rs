@@ -131,6 +131,9 @@ pub struct TlsSettings {
 }
 
 /// One of the outputs a measurement leaves through.
+// Built once at start-up and moved into its courier: the size of the
+// MQTT variant costs nothing worth a Box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum OutputSettings {
     /// `--output`: JSON lines to a file or stdout.
@@ -568,12 +571,16 @@ fn read_secret_file(flag: &'static str, path: &Path, warnings: &mut Vec<String>)
 /// (on stdout when no other output is named), MQTT, the command hook.
 fn outputs(args: &Serve, env: Env, warnings: &mut Vec<String>) -> Result<Vec<OutputSettings>> {
     let mut outputs = Vec::new();
+    let user_names = user_names(&args.user_name)?;
     if let Some(broker) = mqtt_settings(args, env, warnings)? {
         let topics = Topics {
             prefix: args.mqtt_prefix.clone(),
             discovery: Some(args.ha_discovery_prefix.clone()).filter(|p| !p.is_empty()),
+            user_names,
         };
         outputs.push(OutputSettings::Mqtt { broker, topics });
+    } else if !user_names.is_empty() {
+        warnings.push("--user-name names Home Assistant devices, which need --mqtt".into());
     }
     if let Some(program) = &args.exec {
         if args.exec_timeout == 0 {
@@ -598,6 +605,31 @@ fn outputs(args: &Serve, env: Env, warnings: &mut Vec<String>) -> Result<Vec<Out
         outputs.insert(0, OutputSettings::JsonLines(target));
     }
     Ok(outputs)
+}
+
+/// `--user-name 12345678=Alice`, repeated: each id once, a name for each.
+fn user_names(given: &[String]) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for text in given {
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "--user-name {text:?}: {why}; write the Withings user id, =, and a name, e.g. --user-name 12345678=Alice"
+            ))
+        };
+        let (id, name) = text.split_once('=').ok_or_else(|| bad("no ="))?;
+        let (id, name) = (id.trim(), name.trim());
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("the user id is not a number"));
+        }
+        if name.is_empty() {
+            return Err(bad("the name is empty"));
+        }
+        if out.iter().any(|(seen, _)| seen == id) {
+            return Err(bad("this user id is named twice"));
+        }
+        out.push((id.to_string(), name.to_string()));
+    }
+    Ok(out)
 }
 
 /// The broker settings `serve --mqtt …` asks for, or None without --mqtt.
@@ -978,6 +1010,44 @@ mod tests {
                 OutputSettings::Exec(_)
             ]
         ));
+    }
+
+    #[test]
+    fn user_names_give_each_id_one_name() {
+        let s = serve(&[
+            "--mqtt",
+            "mqtt://h",
+            "--user-name",
+            "111=Alice",
+            "--user-name",
+            " 222 = Bob Smith ",
+        ]);
+        match &s.outputs[..] {
+            [OutputSettings::Mqtt { topics, .. }] => assert_eq!(
+                topics.user_names,
+                [
+                    ("111".to_string(), "Alice".to_string()),
+                    ("222".to_string(), "Bob Smith".to_string())
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        for (bad, why) in [
+            ("Alice", "no ="),
+            ("abc=Alice", "not a number"),
+            ("=Alice", "not a number"),
+            ("111=", "the name is empty"),
+        ] {
+            let err = serve_error(&["--mqtt", "mqtt://h", "--user-name", bad]);
+            assert!(
+                err.starts_with("--user-name")
+                    && err.contains(why)
+                    && err.contains("12345678=Alice"),
+                "{bad}: {err}"
+            );
+        }
+        let twice = serve_error(&["--user-name", "1=A", "--user-name", "1=B"]);
+        assert!(twice.contains("named twice"), "{twice}");
     }
 
     #[test]

@@ -114,7 +114,7 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
                 name: "Last sync",
                 unique_id: format!("withings_relay_{id}_last_sync"),
                 state_topic: format!("{prefix}/{id}/diagnostics/last_sync"),
-                device: hass::user_device(id),
+                device: topics.device(id),
                 extra: &[("device_class", "timestamp")],
             },
             last_sync.map_or(NONE.to_vec(), |at| rfc3339_utc(at).into_bytes()),
@@ -128,7 +128,7 @@ pub fn plan(report: &Report, topics: &Topics) -> Vec<Message> {
                 name: "Needs re-authorization",
                 unique_id: format!("withings_relay_{id}_needs_reauth"),
                 state_topic: format!("{prefix}/{id}/diagnostics/needs_reauth"),
-                device: hass::user_device(id),
+                device: topics.device(id),
                 extra: &[
                     ("device_class", "problem"),
                     ("payload_on", "ON"),
@@ -236,6 +236,7 @@ mod tests {
         Topics {
             prefix: "withings".into(),
             discovery: discovery.then(|| "homeassistant".to_string()),
+            user_names: Vec::new(),
         }
     }
 
@@ -296,7 +297,11 @@ mod tests {
         assert_eq!(sync["entity_category"], "diagnostic");
         assert_eq!(sync["state_topic"], "withings/42/diagnostics/last_sync");
         assert_eq!(sync["availability_topic"], "withings/status");
-        assert_eq!(sync["device"], hass::user_device("42"), "the user's device");
+        assert_eq!(
+            sync["device"],
+            topics(true).device("42"),
+            "the user's device"
+        );
         let reauth = config(
             &p,
             "homeassistant/binary_sensor/withings_42/needs_reauth/config",

@@ -39,7 +39,8 @@ fn unit_suffix(unit: &str) -> String {
 }
 
 /// Pure: the environment a hook gets for one record line, e.g.
-/// `WITHINGS_USERID`, `WITHINGS_DATE`, `WITHINGS_WEIGHT_KG`.
+/// `WITHINGS_USERID`, `WITHINGS_DATE`, `WITHINGS_ATTRIB`,
+/// `WITHINGS_WEIGHT_KG`, `WITHINGS_MUSCLE_MASS_LEFT_ARM_KG`.
 pub fn hook_env(line: &str) -> Result<Vec<(String, String)>> {
     let record = RecordView::parse(line)?;
     let mut env = vec![
@@ -48,8 +49,13 @@ pub fn hook_env(line: &str) -> Result<Vec<(String, String)>> {
         ("WITHINGS_DATE".to_string(), record.date.to_string()),
         ("WITHINGS_TIME".to_string(), record.time.clone()),
     ];
-    for m in &record.measures {
-        let mut name = format!("WITHINGS_{}", m.key().to_ascii_uppercase());
+    // So a hook can set a guest's weigh-in (1, facts sheet §2.1) aside
+    // without parsing stdin; absent when Withings sent none.
+    if let Some(attrib) = record.attrib {
+        env.push(("WITHINGS_ATTRIB".to_string(), attrib.to_string()));
+    }
+    for (key, m) in record.keyed() {
+        let mut name = format!("WITHINGS_{}", key.to_ascii_uppercase());
         if let Some(unit) = m.unit.as_deref().map(unit_suffix).filter(|u| !u.is_empty()) {
             name = format!("{name}_{unit}");
         }
@@ -180,6 +186,30 @@ mod tests {
         assert_eq!(get("WITHINGS_BODY_TEMPERATURE_C"), Some("36.6"));
         assert_eq!(get("WITHINGS_PULSE_WAVE_VELOCITY_M_S"), Some("7.1"));
         assert_eq!(get("WITHINGS_AFIB_RESULT"), Some("0"));
+        assert_eq!(get("WITHINGS_ATTRIB"), Some("0"));
+    }
+
+    #[test]
+    fn a_body_scan_group_gives_whole_body_and_body_part_variables_once_each() {
+        let line = r#"{"userid":"7","grpid":9,"date":1,"time":"t","modified":1,"attrib":1,"category":1,"deviceid":null,"model":"Body Scan","measures":[{"type":8,"name":"fat_mass","value":19.09,"unit":"kg","position":7},{"type":8,"name":"fat_mass","value":19.1,"unit":"kg","position":7},{"type":175,"name":"muscle_mass_segment","value":4.77,"unit":"kg","position":3},{"type":168,"name":"extracellular_water","value":21.39,"unit":"kg","position":6}]}"#;
+        let env = hook_env(line).unwrap();
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "WITHINGS_USERID",
+                "WITHINGS_GRPID",
+                "WITHINGS_DATE",
+                "WITHINGS_TIME",
+                "WITHINGS_ATTRIB",
+                "WITHINGS_FAT_MASS_KG",
+                "WITHINGS_MUSCLE_MASS_LEFT_ARM_KG",
+                "WITHINGS_EXTRACELLULAR_WATER_KG",
+            ]
+        );
+        assert_eq!(env[4].1, "1");
+        assert_eq!(env[5].1, "19.09", "the first of a key wins");
+        assert_eq!(env[6].1, "4.77");
     }
 
     #[test]

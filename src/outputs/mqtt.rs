@@ -10,7 +10,7 @@ use super::hass;
 use super::Sink;
 use crate::error::{Fix, Result};
 use crate::mqtt::{Client, MqttSettings};
-use crate::record::RecordView;
+use crate::record::{is_unassigned, RecordView};
 use crate::store::atomic;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -30,6 +30,14 @@ pub struct KnownSensor {
     /// written before it was kept, until the next measurement.
     #[serde(default)]
     pub value: Option<String>,
+    /// The measure type and position the sensor was made for: its name,
+    /// icon and precision come from them. None in files written before
+    /// the relay kept them (the key is then the type's name), and for the
+    /// unassigned weigh-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 /// userid → measure key → sensor.
@@ -47,17 +55,76 @@ pub struct Topics {
     pub prefix: String,
     /// None when HA discovery is off.
     pub discovery: Option<String>,
+    /// `--user-name ID=NAME`: the HA device's name for a user id.
+    pub user_names: Vec<(String, String)>,
 }
 
 impl Topics {
-    fn config(&self, discovery: &str, userid: &str, key: &str, unit: Option<&str>) -> Message {
+    /// The HA device of `userid`, named as `--user-name` says: its
+    /// measures and its diagnostics (`diagnostics.rs`) share it.
+    pub fn device(&self, userid: &str) -> serde_json::Value {
+        let name = self.user_names.iter().find(|(id, _)| id == userid);
+        hass::device(userid, name.map(|(_, name)| name.as_str()))
+    }
+
+    fn config(&self, discovery: &str, userid: &str, key: &str, sensor: &KnownSensor) -> Message {
+        let device = self.device(userid);
+        let config = if key == hass::UNASSIGNED {
+            hass::unassigned_config(&self.prefix, &device, userid)
+        } else {
+            let measure = hass::Measure {
+                key,
+                code: sensor.code,
+                position: sensor.position,
+                unit: sensor.unit.as_deref(),
+            };
+            hass::sensor_config(&self.prefix, &device, userid, &measure)
+        };
         Message {
             topic: hass::config_topic(discovery, userid, key),
-            payload: hass::sensor_config(&self.prefix, userid, key, unit)
-                .to_string()
-                .into_bytes(),
+            payload: config.to_string().into_bytes(),
             retain: true,
         }
+    }
+
+    /// An ambiguous group (attrib 1, facts sheet §2.1: perhaps a guest on
+    /// the scale) never moves the user's latest values or reaches the
+    /// measurement topic, where automations take it for the user's: the
+    /// whole group goes, retained, to `<prefix>/<userid>/unassigned`,
+    /// behind its own "Unassigned weigh-in" sensor. Like a latest value,
+    /// that topic only moves forward.
+    fn plan_unassigned(
+        &self,
+        record: &RecordView,
+        line: &str,
+        sensors: &mut BTreeMap<String, KnownSensor>,
+    ) -> Vec<Message> {
+        let mut plan = Vec::new();
+        let fresh = !sensors.contains_key(hass::UNASSIGNED);
+        let sensor = sensors
+            .entry(hass::UNASSIGNED.to_string())
+            .or_insert_with(|| KnownSensor {
+                unit: Some("kg".into()),
+                date: i64::MIN,
+                value: None,
+                code: None,
+                position: None,
+            });
+        if let (true, Some(discovery)) = (fresh, &self.discovery) {
+            plan.push(self.config(discovery, &record.userid, hass::UNASSIGNED, sensor));
+        }
+        if record.date >= sensor.date {
+            sensor.date = record.date;
+            // Kept like a measure's value, and so sent again, retained, on
+            // every connect: the whole group.
+            sensor.value = Some(line.to_string());
+            plan.push(Message {
+                topic: hass::state_topic(&self.prefix, &record.userid, hass::UNASSIGNED),
+                payload: line.as_bytes().to_vec(),
+                retain: true,
+            });
+        }
+        plan
     }
 
     /// Pure: what one record publishes, in order, and the sensors it makes
@@ -66,19 +133,24 @@ impl Topics {
         let record = RecordView::parse(line)?;
         let mut after = known.clone();
         let sensors = after.entry(record.userid.clone()).or_default();
+        if is_unassigned(record.attrib) {
+            let plan = self.plan_unassigned(&record, line, sensors);
+            return Ok((plan, after));
+        }
         let mut configs = Vec::new();
         let mut values = Vec::new();
-        for m in &record.measures {
-            let key = m.key();
+        for (key, m) in record.keyed() {
             let fresh = !sensors.contains_key(&key);
             let sensor = sensors.entry(key.clone()).or_insert_with(|| KnownSensor {
                 unit: m.unit.clone(),
                 date: i64::MIN,
                 value: None,
+                code: Some(m.type_),
+                position: m.position,
             });
             if fresh {
                 if let Some(discovery) = &self.discovery {
-                    configs.push(self.config(discovery, &record.userid, &key, m.unit.as_deref()));
+                    configs.push(self.config(discovery, &record.userid, &key, sensor));
                 }
             }
             if record.date >= sensor.date {
@@ -119,7 +191,7 @@ impl Topics {
         if let Some(discovery) = &self.discovery {
             for (userid, sensors) in known {
                 for (key, s) in sensors {
-                    out.push(self.config(discovery, userid, key, s.unit.as_deref()));
+                    out.push(self.config(discovery, userid, key, s));
                 }
             }
         }
@@ -274,6 +346,7 @@ mod tests {
         Topics {
             prefix: "withings".into(),
             discovery: discovery.then(|| "homeassistant".to_string()),
+            user_names: vec![("42".into(), "Alice".into())],
         }
     }
 
@@ -304,7 +377,9 @@ mod tests {
             KnownSensor {
                 unit: Some("kg".into()),
                 date: 100,
-                value: Some("72.5".into())
+                value: Some("72.5".into()),
+                code: Some(1),
+                position: None,
             }
         );
     }
@@ -371,7 +446,9 @@ mod tests {
             KnownSensor {
                 unit: Some("kg".into()),
                 date: 100,
-                value: None
+                value: None,
+                code: None,
+                position: None,
             }
         );
         assert_eq!(
@@ -405,5 +482,115 @@ mod tests {
             5,
             "status, two configs and two values"
         );
+    }
+
+    fn group(attrib: i64, date: i64, measures: &str) -> String {
+        format!(
+            r#"{{"userid":"42","grpid":7,"date":{date},"time":"t","modified":1,"attrib":{attrib},"category":1,"deviceid":null,"model":null,"measures":[{measures}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_guests_weigh_in_goes_to_its_own_topic_and_never_to_the_users() {
+        let (_, known) = topics(true)
+            .plan(&line(100, "72.5"), &Known::new())
+            .unwrap();
+        let guest = group(
+            1,
+            200,
+            r#"{"type":1,"name":"weight","value":95,"unit":"kg"}"#,
+        );
+        let (plan, after) = topics(true).plan(&guest, &known).unwrap();
+        assert_eq!(
+            shown(&plan),
+            [
+                "homeassistant/sensor/withings_42/unassigned/config (retained)",
+                "withings/42/unassigned (retained)",
+            ]
+        );
+        assert_eq!(plan[1].payload, guest.as_bytes(), "the whole group");
+        let config: serde_json::Value = serde_json::from_slice(&plan[0].payload).unwrap();
+        assert_eq!(config["name"], "Unassigned weigh-in");
+        assert_eq!(config["device"]["name"], "Alice");
+        assert_eq!(
+            after["42"]["weight"], known["42"]["weight"],
+            "the owner's weight stays"
+        );
+        // Announced once; an older ambiguous group leaves the newer one.
+        let (plan, _) = topics(true).plan(&guest, &after).unwrap();
+        assert_eq!(shown(&plan), ["withings/42/unassigned (retained)"]);
+        let older = group(
+            1,
+            150,
+            r#"{"type":1,"name":"weight","value":80,"unit":"kg"}"#,
+        );
+        assert!(topics(true).plan(&older, &after).unwrap().0.is_empty());
+        // And it is announced again on every connect, as the unassigned one.
+        let connect = topics(true).on_connect(&after);
+        let unassigned = connect
+            .iter()
+            .find(|m| m.topic.ends_with("/unassigned/config"))
+            .unwrap();
+        assert_eq!(unassigned.payload, plan_config(&guest));
+    }
+
+    fn plan_config(guest: &str) -> Vec<u8> {
+        topics(true)
+            .plan(guest, &Known::new())
+            .unwrap()
+            .0
+            .remove(0)
+            .payload
+    }
+
+    #[test]
+    fn other_attribs_are_the_users_own() {
+        for attrib in [0, 2, 4, 5, 7, 8, 15, 17, -1] {
+            let g = group(
+                attrib,
+                100,
+                r#"{"type":1,"name":"weight","value":70,"unit":"kg"}"#,
+            );
+            let (plan, _) = topics(false).plan(&g, &Known::new()).unwrap();
+            assert_eq!(
+                shown(&plan),
+                ["withings/42/weight (retained)", "withings/42/measurement"],
+                "attrib {attrib}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_scan_lands_on_the_body_plus_sensors_and_segments_get_their_own() {
+        let body_plus = group(
+            0,
+            100,
+            r#"{"type":8,"name":"fat_mass","value":17.8,"unit":"kg"}"#,
+        );
+        let (_, known) = topics(true).plan(&body_plus, &Known::new()).unwrap();
+        let body_scan = group(
+            0,
+            200,
+            concat!(
+                r#"{"type":8,"name":"fat_mass","value":19.09,"unit":"kg","position":7},"#,
+                r#"{"type":8,"name":"fat_mass","value":19.09,"unit":"kg","position":7},"#,
+                r#"{"type":175,"name":"muscle_mass_segment","value":4.77,"unit":"kg","position":3}"#
+            ),
+        );
+        let (plan, after) = topics(true).plan(&body_scan, &known).unwrap();
+        assert_eq!(
+            shown(&plan),
+            [
+                "homeassistant/sensor/withings_42/muscle_mass_left_arm/config (retained)",
+                "withings/42/fat_mass (retained)",
+                "withings/42/muscle_mass_left_arm (retained)",
+                "withings/42/measurement",
+            ],
+            "no second fat mass sensor, one value per key"
+        );
+        assert_eq!(plan[1].payload, b"19.09");
+        let config: serde_json::Value = serde_json::from_slice(&plan[0].payload).unwrap();
+        assert_eq!(config["name"], "Muscle mass left arm");
+        assert_eq!(after["42"]["muscle_mass_left_arm"].position, Some(3));
     }
 }

@@ -4,6 +4,9 @@
 
 pub mod decimal;
 pub mod meastype;
+pub mod position;
+#[cfg(test)]
+mod real_data;
 
 use crate::record::decimal::Decimal;
 
@@ -38,6 +41,10 @@ pub struct RecordMeasure {
     pub name: Cow<'static, str>,
     pub value: Decimal,
     pub unit: Option<&'static str>,
+    /// As Withings sent it, whole-body 6 and 7 included: the line is the
+    /// record of what arrived (a Body Scan tells itself apart from a
+    /// Body+ by it), while topics and hook variables use the measure's
+    /// key, where a whole-body position adds nothing (`position.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub position: Option<i64>,
 }
@@ -83,12 +90,28 @@ pub struct RecordView<'a> {
     pub grpid: i64,
     pub date: i64,
     pub time: String,
+    #[serde(default)]
+    pub attrib: Option<i64>,
     #[serde(borrow)]
     pub measures: Vec<MeasureView<'a>>,
 }
 
+/// Whether a group's `attrib` says the device could not tell whose it is
+/// (facts sheet §2.1): only 1, "ambiguous". Every other documented value
+/// is the user's own (0 and 8 from a device, 2 and 4 by hand, 5, 7, 15),
+/// and so is 17, undocumented but seen on real BPM data and read as 15 by
+/// aiowithings. Values the table does not list stay the user's too:
+/// captures from 2014 carry -1 on the user's own blood-pressure readings,
+/// with the user's own comments; hiding them would drop real readings
+/// without a word, while the JSON line keeps `attrib` for anyone stricter.
+pub fn is_unassigned(attrib: Option<i64>) -> bool {
+    attrib == Some(1)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct MeasureView<'a> {
+    #[serde(rename = "type")]
+    pub type_: i64,
     pub name: String,
     #[serde(borrow)]
     pub value: &'a RawValue,
@@ -106,16 +129,28 @@ impl<'a> RecordView<'a> {
         serde_json::from_str(line)
             .map_err(|e| Error::corrupt("outbox record", e, Fix::OutboxRecord))
     }
+
+    /// The measures by key, each key once: the first measure of a key
+    /// wins. A Body Scan group lists its whole-body fat mass twice (the
+    /// same value), and a whole-body position adds nothing to a key, so
+    /// one group can hold a key twice; each output takes the same one.
+    pub fn keyed(&self) -> Vec<(String, &MeasureView<'a>)> {
+        let mut out: Vec<(String, &MeasureView<'a>)> = Vec::new();
+        for m in &self.measures {
+            let key = m.key();
+            if !out.iter().any(|(k, _)| *k == key) {
+                out.push((key, m));
+            }
+        }
+        out
+    }
 }
 
 impl MeasureView<'_> {
-    /// The measure's name, made unique for segmental measures, which come
-    /// once per body part: `muscle_mass_segment_p12`.
+    /// The measure's name, with the body part for segmental measures:
+    /// `weight`, `muscle_mass_left_arm` (see `position.rs`).
     pub fn key(&self) -> String {
-        match self.position {
-            Some(p) => format!("{}_p{p}", self.name),
-            None => self.name.clone(),
-        }
+        position::key(self.type_, &self.name, self.position)
     }
 
     /// The exact number as JSON text: `72.5`.
@@ -164,7 +199,7 @@ mod tests {
         let line = Record::from_group("12345", &group).to_json_line();
         let view = RecordView::parse(&line).unwrap();
         let keys: Vec<String> = view.measures.iter().map(MeasureView::key).collect();
-        assert_eq!(keys, ["weight", "fat_ratio", "type_999_p12"]);
+        assert_eq!(keys, ["weight", "fat_ratio", "type_999_torso"]);
         assert_eq!(view.measures[0].number(), "72.5");
         assert_eq!(
             line,

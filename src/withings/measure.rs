@@ -232,7 +232,7 @@ pub fn getmeas(api: &Api, token: &Secret, lastupdate: i64, offset: Option<i64>) 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn groups(page: &Page) -> Vec<&MeasureGroup> {
@@ -409,7 +409,7 @@ mod tests {
 
     /// Real getmeas answers other projects captured (tests/fixtures/SOURCES.md),
     /// compiled in so the cross-built test binary carries them.
-    mod real_data {
+    pub(crate) mod real_data {
         use super::*;
         use crate::record::decimal::Decimal;
 
@@ -422,7 +422,7 @@ mod tests {
             };
         }
 
-        const FIXTURES: &[(&str, &str)] = &[
+        pub(crate) const FIXTURES: &[(&str, &str)] = &[
             fixture!("aiowithings/measurement.json"),
             fixture!("aiowithings/measurement_list_2.json"),
             fixture!("aiowithings/measurement_positions.json"),
@@ -437,7 +437,7 @@ mod tests {
 
         /// A fixture as a getmeas body: whole answers are unwrapped, bare
         /// group lists wrapped in a last page.
-        fn body(text: &str) -> String {
+        pub(crate) fn body(text: &str) -> String {
             if text.trim_start().starts_with('[') {
                 format!(r#"{{"measuregrps": {text}, "more": 0, "offset": 0}}"#)
             } else {

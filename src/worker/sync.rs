@@ -16,17 +16,46 @@ pub const INITIAL_LOOKBACK_SECS: i64 = 24 * 3600;
 /// More pages than this for one sync means the server is looping.
 const MAX_PAGES: usize = 10_000;
 
+/// The version of a group, if it could be read that far.
+fn version_of(entry: &Entry) -> Option<(i64, i64)> {
+    match entry {
+        Ok(group) => Some((group.grpid, group.modified())),
+        Err(rejected) => rejected.grpid.zip(rejected.modified),
+    }
+}
+
 /// Calls `on_page` for every page of groups changed since `lastupdate`,
 /// each entry a group or a group that could not be read.
+///
+/// One version of a group (grpid and `modified`) is passed on once: the
+/// first copy in Withings' order. Real answers list the same version
+/// twice, with attrib 0 and with attrib 8, which the reference documents
+/// as meaning the same as 0 (facts sheet §2.1), so either copy says the
+/// same. Doing it here makes `serve` and `fetch` keep the same copy.
 pub fn for_each_page(
     session: &mut Session,
     lastupdate: i64,
-    mut on_page: impl FnMut(&[Entry]) -> Result<()>,
+    mut on_page: impl FnMut(&[&Entry]) -> Result<()>,
 ) -> Result<()> {
     let mut offset = None;
+    // A Vec, not a set: no new map code in the router binary, and even a
+    // backfill of thousands of groups is searched in a blink.
+    let mut seen: Vec<(i64, i64)> = Vec::new();
     for _ in 0..MAX_PAGES {
         let page = session.call(|api, token| measure::getmeas(api, token, lastupdate, offset))?;
-        on_page(&page.measuregrps)?;
+        let first_copies: Vec<&Entry> = page
+            .measuregrps
+            .iter()
+            .filter(|entry| match version_of(entry) {
+                Some(v) if seen.contains(&v) => false,
+                Some(v) => {
+                    seen.push(v);
+                    true
+                }
+                None => true,
+            })
+            .collect();
+        on_page(&first_copies)?;
         if !page.more {
             return Ok(());
         }
@@ -48,7 +77,7 @@ pub fn for_each_page(
 
 /// When an entry last changed, if known: a rejected group still moves
 /// the cursor past it, so it is not fetched again and again.
-fn modified_of(entry: &Entry) -> Option<i64> {
+fn modified_of(entry: &&Entry) -> Option<i64> {
     match entry {
         Ok(group) => Some(group.modified()),
         Err(rejected) => rejected.modified,

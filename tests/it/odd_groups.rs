@@ -4,30 +4,12 @@
 //! and the cursor moves past it.
 
 use crate::fake_withings::{Endpoint, FakeWithings, Group};
+use crate::support::realdata::{fixture, shifted};
 use crate::support::relay::{notification_form, start_linked, wait_for, Relay, TestDir};
 use serde_json::Value;
 
 const USER: u64 = 6_170_001;
 const BROKEN: i64 = 5_109_691_999;
-
-fn fixture(path: &str) -> Value {
-    let path = format!(
-        "{}/tests/fixtures/withings-realdata/{path}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-/// Moves a captured group into the last minutes, as if just taken:
-/// `date`, `created` and `modified` shift together, values stay.
-fn shifted(mut group: Value, by: i64) -> Value {
-    for key in ["date", "created", "modified"] {
-        if let Some(t) = group[key].as_i64() {
-            group[key] = (t + by).into();
-        }
-    }
-    group
-}
 
 fn notify_and_settle(fake: &FakeWithings, relay: &Relay) {
     assert_eq!(relay.notify(&notification_form(fake, USER)), 200);

@@ -134,7 +134,7 @@ fn a_hook_inherits_no_secret_from_the_relay() {
     for name in &names {
         assert!(
             ["PATH", "HOME", "LANG", "TZ"].contains(name)
-                || ["USERID", "GRPID", "DATE", "TIME", "WEIGHT_KG"]
+                || ["USERID", "GRPID", "DATE", "TIME", "ATTRIB", "WEIGHT_KG"]
                     .iter()
                     .any(|v| *name == format!("WITHINGS_{v}")),
             "the hook inherited {name}: {names:?}"

@@ -6,4 +6,5 @@ pub mod certs;
 pub mod https;
 pub mod mosquitto;
 pub mod pebble;
+pub mod realdata;
 pub mod relay;
