@@ -55,9 +55,12 @@ fn config(broker: &Mosquitto, user: u64, key: &str) -> Value {
 fn config_keys(broker: &Mosquitto, user: u64, expected: usize) -> Vec<String> {
     let filter = format!("homeassistant/sensor/withings_{user}/+/config");
     let prefix = format!("homeassistant/sensor/withings_{user}/");
+    // The user's diagnostic entities (status.rs's "Last sync") share the
+    // node; they are not measures.
     let mut keys: Vec<String> = broker
-        .sub(&filter, expected + 1, 3)
+        .sub(&filter, expected + 2, 3)
         .iter()
+        .filter(|l| !l.contains(r#""entity_category":"diagnostic""#))
         .filter_map(|l| Some(l.strip_prefix(&prefix)?.split_once('/')?.0.to_string()))
         .collect();
     keys.sort();
