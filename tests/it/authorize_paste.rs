@@ -3,8 +3,8 @@
 //! that follows it and lands on a redirect URL where nothing answers; the
 //! test pastes that address into the binary's stdin.
 
-use crate::fake_withings::{Endpoint, FakeWithings};
-use crate::support::relay::{command, TestDir};
+use crate::fake_withings::{Endpoint, FakeWithings, Group};
+use crate::support::relay::{command, wait_for, Relay, TestDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -186,4 +186,41 @@ fn an_unknown_state_or_a_refusal_links_nothing() {
     assert!(err.contains("a code works once, for 30 seconds"), "{err}");
     let users = std::fs::read_dir(state.join("users")).map_or(0, |d| d.count());
     assert_eq!(users, 0, "no user stored at all");
+}
+
+/// Tried: the whole no-open-port setup. `serve` runs with no public URL
+/// (poll-only mode) and a poll far away (1 h), a weigh-in waits at
+/// Withings, and the account is linked from a terminal with `--paste`
+/// while serve runs; later another weigh-in comes and `sync` is run, as
+/// the DNS watcher would. Checked: each weigh-in comes out once, soon,
+/// though no poll is due (the paste and `sync` ask serve to sync), nothing
+/// is ever subscribed, and no queue or request file is left.
+#[test]
+fn poll_only_mode_runs_end_to_end_with_authorize_paste() {
+    let (fake, dir, state) = setup("paste-poll-only");
+    let mut relay = Relay::configure(&fake, dir.path(), &["--poll", "1h"]);
+    relay.without_public_url();
+    relay.restart();
+    relay.wait_log("poll-only mode");
+    let t = fake.now() as i64;
+    fake.add_group(USER, Group::weight(1, t - 60, t - 60, 70_100, -3));
+
+    let out = authorize_paste(&fake, &state, |link| format!("{}\n", landed(&fake, link)));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines = relay.wait_lines(1);
+    assert!(lines[0].contains(r#""value":70.1"#), "{}", lines[0]);
+
+    fake.advance_clock(60);
+    let t = fake.now() as i64;
+    fake.add_group(USER, Group::weight(2, t - 5, t - 5, 70_300, -3));
+    let asked = relay.run(&["sync", "--user", &USER.to_string()]);
+    assert!(asked.status.success(), "{}", text(&asked.stderr));
+    relay.wait_lines(2);
+    wait_for("the request taken and the outbox drained", || {
+        let left = std::fs::read_dir(state.join("queue")).unwrap().count();
+        (left == 0 && relay.outbox_records() == 0).then_some(())
+    });
+    assert_eq!(relay.grpids(), [1, 2], "each weigh-in once");
+    assert_eq!(fake.count(Endpoint::Notify, "subscribe"), 0);
+    assert!(fake.subscriptions(USER).is_empty());
 }
