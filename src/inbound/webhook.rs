@@ -204,7 +204,13 @@ impl Webhook {
                 return ok;
             }
             UserEvent::Unknown => {
-                log::warn!("user {userid}: appli 46 with action {action:?}, which the relay does not know; ignored, the user stays linked");
+                // Quoted by hand: the router builds print a derived Debug
+                // (this Option's) as its variant name only.
+                let action = match action {
+                    Some(a) => format!("action \"{}\"", a.escape_debug()),
+                    None => "no action".to_string(),
+                };
+                log::warn!("user {userid}: appli 46 with {action}, which the relay does not know; ignored, the user stays linked");
                 return ok;
             }
         };

@@ -50,7 +50,7 @@ fn appli_46_unlinks_the_user_keeping_their_data_until_they_link_again() {
     assert_eq!(user_event(&relay, "&action=update"), 200);
     assert_eq!(user_event(&relay, ""), 200);
     assert_eq!(user_event(&relay, "&action=whatever"), 200);
-    relay.wait_log("action Some(\"whatever\")");
+    relay.wait_log("appli 46 with action \"whatever\"");
     assert!(
         user_file(&relay, "users").exists(),
         "nothing destroyed on a guess"
