@@ -30,9 +30,6 @@
 pub mod atomic;
 mod authstate;
 mod callback_urls;
-// Skeleton for #10: the writers and readers of its parts came from
-// separate branches.
-#[allow(dead_code)]
 mod health;
 mod lock;
 mod outbox;
@@ -48,9 +45,7 @@ mod users;
 
 pub use authstate::{LinkNonces, NonceCheck, NONCE_TTL_SECS};
 pub use callback_urls::CallbackUrlFiles;
-pub use health::{Failure, HealthFiles};
-#[allow(unused_imports)]
-pub use health::{Health, Subscription, SubscriptionCheck, Unlinked};
+pub use health::{Failure, Health, HealthFiles, Subscription, SubscriptionCheck, Unlinked};
 pub use lock::{LockWait, UserLock};
 pub use outbox::Outbox;
 pub use per_user::{is_valid_userid, PerUser};
