@@ -237,6 +237,19 @@ pub struct Serve {
     #[argh(option, hidden_help, default = "String::from(\"20s,1m,3m\")")]
     pub sync_followups: String,
 
+    /// the least time between two notification syncs of one user. Defaults
+    /// to 5s.
+    // Hidden: it is what keeps a flood of notifications to a handful of
+    // getmeas (facts sheet §4.2). It exists so the many tests that send
+    // a notification after a sync need not each wait 5 s.
+    #[argh(
+        option,
+        hidden_help,
+        from_str_fn(nonzero_duration),
+        default = "crate::worker::schedule::DEFAULT_SYNC_GAP"
+    )]
+    pub sync_gap: Duration,
+
     /// the first wait after a failure that may pass by itself; later waits
     /// double, up to 300 s. Defaults to 2s.
     // Hidden: the series follows the facts sheet's advice to back off
@@ -403,6 +416,7 @@ const HIDDEN: &[&str] = &[
     "--check-every",
     "--notify-spacing",
     "--sync-followups",
+    "--sync-gap",
 ];
 
 const SHARED: &[Flag] = &[
@@ -447,6 +461,7 @@ const COMMANDS: &[(&str, &[Flag])] = &[
             ("--check-every", true),
             ("--notify-spacing", true),
             ("--sync-followups", true),
+            ("--sync-gap", true),
             // ACME
             ("--acme-url", true),
             ("--acme-email", true),

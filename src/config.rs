@@ -83,6 +83,8 @@ pub struct ServeSettings {
     pub api_budget: u32,
     /// `--sync-followups`: when, after a `sync` request, to sync again.
     pub sync_followups: Vec<Duration>,
+    /// `--sync-gap`: the least time between a user's notification syncs.
+    pub sync_gap: Duration,
     pub api: ApiSettings,
     pub credentials: Credentials,
     pub listen: SocketAddr,
@@ -296,6 +298,7 @@ fn serve_settings(
         poll,
         api_budget: args.api_budget,
         sync_followups: durations("--sync-followups", &args.sync_followups)?,
+        sync_gap: args.sync_gap,
         tls,
         allow_from,
         credentials: credentials(cli, env, warnings)?,

@@ -49,6 +49,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         poll,
         api_budget,
         sync_followups,
+        sync_gap,
         api,
         credentials,
         listen,
@@ -113,7 +114,7 @@ pub fn run(shared: &Shared, settings: ServeSettings) -> Result<()> {
         Box::new(delivery::start(outbox, sinks, schedule)),
     )
     .with_schedule(schedule)
-    .with_timing(Timing::new(poll, &sync_followups));
+    .with_timing(Timing::new(poll, &sync_followups, sync_gap));
     std::thread::spawn(move || worker.run(woken));
 
     // Poll-only mode subscribes to nothing, so there is nothing to check.

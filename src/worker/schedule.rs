@@ -3,7 +3,7 @@
 //! loop in `mod.rs` does the I/O and tells this file what happened.
 //!
 //! - A notification waits [`DEBOUNCE_MS`] after the first one pending, and
-//!   [`MIN_GAP_MS`] after that user's previous sync ended, so a burst
+//!   [`DEFAULT_SYNC_GAP`] after that user's previous sync ended, so a burst
 //!   (Withings retrying, a replayed or forged flood) costs one getmeas,
 //!   and a steady stream one every few seconds, yet never starves.
 //! - `--poll` syncs every user on its period, give or take a tenth, so
@@ -27,8 +27,9 @@ pub const POLL_WITHOUT_WEBHOOKS: Duration = Duration::from_secs(600);
 /// A notification waits this long for others to join it. Withings itself
 /// takes about 30 s to notify, so this costs nothing.
 pub const DEBOUNCE_MS: i64 = 1_500;
-/// And at least this long after the user's previous sync ended.
-pub const MIN_GAP_MS: i64 = 5_000;
+/// And at least this long after the user's previous sync ended (the
+/// hidden `--sync-gap`).
+pub const DEFAULT_SYNC_GAP: Duration = Duration::from_secs(5);
 
 /// Why a sync runs; the order is that of precedence when several are due.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,19 +63,30 @@ impl Why {
 }
 
 /// The periods the schedule follows, in milliseconds.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Timing {
     /// 0: no polls, not even at start.
     pub poll_ms: i64,
     /// After a `sync` request, sorted.
     pub followups_ms: Vec<i64>,
+    /// The least time between a user's notification syncs
+    /// ([`DEFAULT_SYNC_GAP`] unless a test shortens it).
+    pub gap_ms: i64,
+}
+
+/// No polls, no follow-ups, the real gap.
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing::new(Duration::ZERO, &[], DEFAULT_SYNC_GAP)
+    }
 }
 
 impl Timing {
-    pub fn new(poll: Duration, followups: &[Duration]) -> Timing {
+    pub fn new(poll: Duration, followups: &[Duration], gap: Duration) -> Timing {
         Timing {
             poll_ms: millis(poll),
             followups_ms: followups.iter().map(|d| millis(*d)).collect(),
+            gap_ms: millis(gap),
         }
     }
 }
@@ -150,7 +162,9 @@ impl UserClock {
     /// notification.
     pub fn next_sync(&self, timing: &Timing, now: i64) -> Option<(i64, Why)> {
         let notification = self.pending_since.map(|since| {
-            let after_gap = self.last_sync_end.map_or(i64::MIN, |end| end + MIN_GAP_MS);
+            let after_gap = self
+                .last_sync_end
+                .map_or(i64::MIN, |end| end + timing.gap_ms);
             (
                 since.saturating_add(DEBOUNCE_MS).max(after_gap),
                 Why::Notification,
@@ -227,6 +241,7 @@ mod tests {
         Timing {
             poll_ms: 60_000,
             followups_ms: vec![20_000, 60_000, 180_000],
+            gap_ms: millis(DEFAULT_SYNC_GAP),
         }
     }
 
@@ -314,6 +329,7 @@ mod tests {
         let t = Timing {
             poll_ms: 0,
             followups_ms: vec![1_000],
+            gap_ms: millis(DEFAULT_SYNC_GAP),
         };
         let mut u = UserClock::default();
         u.request(0);

@@ -14,7 +14,8 @@ fn fifty_notifications_in_five_seconds_make_a_handful_of_getmeas() {
     // forged flood, or Withings retrying), with a new group every tenth.
     let fake = FakeWithings::start();
     let dir = TestDir::new("flood");
-    let relay = start_linked(&fake, &dir, USER, &["--poll", "0"]);
+    // The real gap between a user's syncs: it is what this test is about.
+    let relay = start_linked(&fake, &dir, USER, &["--poll", "0", "--sync-gap", "5s"]);
     for i in 0..50 {
         if i % 10 == 0 {
             let t = fake.now() as i64;
@@ -45,7 +46,7 @@ fn a_tiny_budget_holds_polls_back_and_a_notification_goes_first() {
     let fake = FakeWithings::start();
     let dir = TestDir::new("budget");
     let users = [USER + 1, USER + 2, USER + 3];
-    let relay = start_linked(&fake, &dir, users[0], &["--poll", "0"]);
+    let relay = start_linked(&fake, &dir, users[0], &["--poll", "0", "--sync-gap", "5s"]);
     for &user in &users[1..] {
         fake.add_user(user);
         let (status, page) = relay.link(&fake, user);
@@ -55,7 +56,11 @@ fn a_tiny_budget_holds_polls_back_and_a_notification_goes_first() {
     fake.clear_calls();
 
     let started = Instant::now();
-    let relay = Relay::start(&fake, dir.path(), &["--poll", "1s", "--api-budget", "6"]);
+    let relay = Relay::start(
+        &fake,
+        dir.path(),
+        &["--poll", "1s", "--api-budget", "6", "--sync-gap", "5s"],
+    );
     wait_for("the first poll", || {
         (fake.count(Endpoint::Measure, "getmeas") >= 1).then_some(())
     });

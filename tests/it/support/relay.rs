@@ -230,6 +230,7 @@ impl Relay {
             .args(["--listen", &format!("127.0.0.1:{}", self.port)])
             .args(["--output", &self.output.display().to_string()])
             .args(&self.extra)
+            .args(self.quick_sync_gap())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -241,6 +242,16 @@ impl Relay {
         wait_for("the relay to listen", || {
             TcpStream::connect(("127.0.0.1", port)).ok()
         });
+    }
+
+    /// `--sync-gap 100ms` unless the test gives its own: the real 5 s
+    /// between a user's notification syncs (tested in api_budget.rs)
+    /// would make every test that notifies twice wait for it.
+    fn quick_sync_gap(&self) -> &'static [&'static str] {
+        match self.extra.iter().any(|a| a == "--sync-gap") {
+            true => &[],
+            false => &["--sync-gap", "100ms"],
+        }
     }
 
     /// The process id of the running `serve`.
