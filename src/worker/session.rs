@@ -141,12 +141,14 @@ impl<'a> Session<'a> {
         {
             Ok(t) => t,
             Err(e) if refresh_rejected(&e) => {
+                // Saved before it is said: whoever reads the log (a
+                // person, a monitor, `status`) then finds the flag set.
+                self.user.needs_reauth = true;
+                store.users.save(&self.user.userid, &self.user)?;
                 log::error!(
                     "user {}: Withings rejected the refresh token ({e}); run `withings-relay authorize` to link this account again. Queued notifications are kept.",
                     self.user.userid
                 );
-                self.user.needs_reauth = true;
-                store.users.save(&self.user.userid, &self.user)?;
                 return Err(Error::ReauthNeeded {
                     userid: self.user.userid.clone(),
                 });
