@@ -29,7 +29,7 @@ impl Clock for SystemClock {
     fn now_millis(&self) -> i64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .map(crate::timefmt::millis)
             .unwrap_or(0)
     }
 }

@@ -78,6 +78,12 @@ pub fn unix_from_civil(year: i64, month: i64, day: i64) -> i64 {
     (era * 146_097 + doe - 719_468) * 86_400
 }
 
+/// A duration in whole milliseconds, as the clocks and schedules count
+/// them; one too long for an i64 (292 million years) is i64::MAX.
+pub fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 pub mod check;
 pub mod plan;
 
+use crate::timefmt::millis;
 use check::{Keeper, Outcome};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -30,10 +31,6 @@ pub struct Due {
     every: Duration,
     started: bool,
     next: BTreeMap<String, i64>,
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Due {

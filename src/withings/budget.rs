@@ -133,7 +133,7 @@ impl Budget {
     }
 
     fn now_ms(&self) -> i64 {
-        i64::try_from(self.origin.elapsed().as_millis()).unwrap_or(i64::MAX)
+        crate::timefmt::millis(self.origin.elapsed())
     }
 
     fn bucket(&self) -> std::sync::MutexGuard<'_, Bucket> {

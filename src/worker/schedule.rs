@@ -12,6 +12,7 @@
 //!   request until a sync finds something new.
 //! - After a failure everything waits for the retry time.
 
+use crate::timefmt::millis;
 use crate::withings::budget::Priority;
 use std::time::Duration;
 
@@ -89,12 +90,6 @@ impl Timing {
             gap_ms: millis(gap),
         }
     }
-}
-
-/// Durations from the command line are at most years: milliseconds fit an
-/// i64 many times.
-pub fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A `sync` request being followed up.
