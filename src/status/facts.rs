@@ -173,16 +173,7 @@ mod tests {
             .health
             .update("45", |h| h.last_sync_ok_at = Some(1))
             .unwrap();
-        store
-            .queue
-            .push(&Notification {
-                userid: "42".into(),
-                appli: 1,
-                startdate: None,
-                enddate: None,
-                received_at: 0,
-            })
-            .unwrap();
+        store.queue.push(&Notification::for_tests("42")).unwrap();
         let outbox = store.outbox(&["mqtt"]).unwrap();
         outbox.append("{}").unwrap();
         let before: Vec<_> = walk(dir.path());

@@ -23,6 +23,21 @@ pub struct Notification {
     pub received_at: i64,
 }
 
+#[cfg(test)]
+impl Notification {
+    /// A weigh-in notification for `userid`, for tests that need one
+    /// queued (its fields are not stored: see [`Queue::push`]).
+    pub fn for_tests(userid: &str) -> Notification {
+        Notification {
+            userid: userid.into(),
+            appli: 1,
+            startdate: Some(1),
+            enddate: Some(2),
+            received_at: 3,
+        }
+    }
+}
+
 static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
 
 /// A file name for something that arrives in `queue/` for `whom`:
@@ -106,13 +121,7 @@ mod tests {
     use crate::store::testdir::TestDir;
 
     fn note(userid: &str) -> Notification {
-        Notification {
-            userid: userid.into(),
-            appli: 1,
-            startdate: Some(1),
-            enddate: Some(2),
-            received_at: 3,
-        }
+        Notification::for_tests(userid)
     }
 
     #[test]

@@ -393,16 +393,7 @@ mod tests {
     fn worker_with_outage(dir: &TestDir, clock: Arc<FixedClock>) -> Worker {
         let store = StateDir::open(&dir.path().join("state")).unwrap();
         store.users.save("42", &user(false)).unwrap();
-        store
-            .queue
-            .push(&Notification {
-                userid: "42".into(),
-                appli: 1,
-                startdate: None,
-                enddate: None,
-                received_at: 0,
-            })
-            .unwrap();
+        store.queue.push(&Notification::for_tests("42")).unwrap();
         let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let api = Api::new(
             BaseUrl::parse(&format!("http://{}", closed.local_addr().unwrap())).unwrap(),
